@@ -1,0 +1,212 @@
+/*
+ * slab.h - the public interface of libslab, an object-caching allocator.
+ *
+ * Three layers are visible here:
+ *
+ *   - object caches: slab_cache_create() makes a cache of equal-sized
+ *     objects with an optional constructor and destructor.  Objects come
+ *     back from slab_cache_alloc() already constructed, and a freed object
+ *     keeps its constructed state until the slab holding it is released
+ *     (Bonwick's semantics).  The owning cache of an object is found from
+ *     its address alone (slab_owner()), so no header sits before objects.
+ *   - the page allocator: a buddy system handing out 2^order pages
+ *     (slab_pages_alloc()/slab_pages_free()), aligned to their size.
+ *   - the page source: the only boundary to the operating system (or to a
+ *     region of memory a kernel owns).  Tests and embedders replace it.
+ *
+ * Every entry point checks its arguments.  Misuse is reported through the
+ * error hook (stderr by default) and returns NULL/-1 with errno set; the
+ * heap is never left inconsistent and nothing is lost.
+ */
+#ifndef SLAB_H
+#define SLAB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define SLAB_API __attribute__((visibility("default")))
+#else
+#define SLAB_API
+#endif
+
+/* ------------------------------------------------------------------ */
+/* Geometry                                                             */
+
+#define SLAB_PAGE_SHIFT 12
+#define SLAB_PAGE_SIZE ((size_t)1 << SLAB_PAGE_SHIFT)
+/* Buddy orders run 0..SLAB_MAX_ORDER; a top-order block is one arena. */
+#define SLAB_MAX_ORDER 10
+#define SLAB_ARENA_SIZE (SLAB_PAGE_SIZE << SLAB_MAX_ORDER)
+/* The largest object a cache can hold with at most 1/8 of a slab wasted. */
+#define SLAB_MAX_OBJECT_SIZE (SLAB_ARENA_SIZE / 8)
+#define SLAB_CACHE_LINE 64
+
+/* ------------------------------------------------------------------ */
+/* Cache flags (values as in Linux, so linux.h can share them)          */
+
+typedef unsigned int slab_flags_t;
+
+#define SLAB_CONSISTENCY_CHECKS 0x00000100U /* reserved for debug mode */
+#define SLAB_RED_ZONE 0x00000400U           /* reserved for debug mode */
+#define SLAB_POISON 0x00000800U             /* reserved for debug mode */
+#define SLAB_HWCACHE_ALIGN 0x00002000U      /* align objects to cache lines */
+#define SLAB_STORE_USER 0x00010000U         /* reserved for debug mode */
+#define SLAB_PANIC 0x00040000U              /* abort if creation fails */
+
+/* ------------------------------------------------------------------ */
+/* Object caches                                                        */
+
+typedef struct slab_cache slab_cache_t;
+
+/* A constructor returns 0 on success; non-zero makes the allocation that
+ * needed the new slab fail (NULL, errno ENOMEM) with nothing leaked. */
+typedef int (*slab_ctor_t)(void *obj, void *arg);
+typedef void (*slab_dtor_t)(void *obj, void *arg);
+
+/*
+ * Create a cache of objects of `size` bytes aligned to `align` (0 means
+ * 8; otherwise a power of two no larger than SLAB_PAGE_SIZE).  `name` is
+ * copied (up to SLAB_NAME_MAX-1 bytes).  Returns NULL with errno EINVAL
+ * for a NULL name, size 0, size > SLAB_MAX_OBJECT_SIZE, a bad alignment or
+ * unknown flags; NULL with ENOMEM if memory for the descriptor is short.
+ */
+#define SLAB_NAME_MAX 32
+SLAB_API slab_cache_t *slab_cache_create(const char *name, size_t size, size_t align,
+                                slab_flags_t flags, slab_ctor_t ctor,
+                                slab_dtor_t dtor, void *arg);
+
+/* A constructed object, or NULL with errno ENOMEM (EINVAL for a NULL cache). */
+SLAB_API void *slab_cache_alloc(slab_cache_t *cache);
+
+/* Return an object to its cache.  NULL is a no-op.  A pointer that is not a
+ * live object of `cache` (foreign, interior, already free, or another
+ * cache's) is reported and ignored. */
+SLAB_API void slab_cache_free(slab_cache_t *cache, void *obj);
+
+/* Release every free slab (destructors run, pages go back to the buddy
+ * allocator).  Returns the number of slabs released. */
+SLAB_API size_t slab_cache_shrink(slab_cache_t *cache);
+
+/* Destroy an empty cache: 0.  With live objects the cache is left as it
+ * was and usable, the error names the cache and the count, and -1 is
+ * returned with errno EBUSY.  NULL: -1 with EINVAL. */
+SLAB_API int slab_cache_destroy(slab_cache_t *cache);
+
+SLAB_API const char *slab_cache_name(const slab_cache_t *cache);
+/* The size the cache was created with (0 for NULL). */
+SLAB_API size_t slab_cache_object_size(const slab_cache_t *cache);
+
+/* The cache owning the object at `ptr` (any address inside a slab object
+ * area counts), or NULL if the address is not in a slab of libslab. */
+SLAB_API slab_cache_t *slab_owner(const void *ptr);
+
+typedef struct slab_cache_stats {
+    const char *name;
+    size_t object_size;   /* as requested */
+    size_t stride;        /* bytes between objects (size rounded to align) */
+    size_t align;
+    size_t objs_per_slab;
+    size_t pages_per_slab;
+    size_t colours;       /* distinct first-object offsets slabs cycle through */
+    size_t active_objs;   /* handed out now */
+    size_t total_objs;    /* in all slabs */
+    size_t active_slabs;  /* partial + full */
+    size_t total_slabs;   /* partial + full + free */
+    size_t partial_slabs, full_slabs, free_slabs;
+    uint64_t allocations; /* successful object allocations */
+    uint64_t frees;
+    size_t high_mark;     /* most active_objs ever */
+    uint64_t grown;       /* slabs created */
+    uint64_t reaped;      /* slabs released */
+    uint64_t errors;      /* misuses reported against this cache */
+    uint64_t ctor_failures;
+} slab_cache_stats_t;
+
+SLAB_API int slab_cache_stats(const slab_cache_t *cache, slab_cache_stats_t *out);
+
+/* ------------------------------------------------------------------ */
+/* Page allocator (buddy system)                                        */
+
+/* 2^order pages aligned to their size, or NULL with errno (EINVAL for an
+ * order above SLAB_MAX_ORDER, ENOMEM when the page source fails). */
+SLAB_API void *slab_pages_alloc(unsigned order);
+/* Free a block from slab_pages_alloc(); a wrong pointer or order is
+ * reported and ignored. */
+SLAB_API void slab_pages_free(void *ptr, unsigned order);
+
+typedef struct slab_buddy_info {
+    size_t nr_free[SLAB_MAX_ORDER + 1]; /* free blocks per order (buddyinfo) */
+    size_t arenas;                      /* arenas mapped */
+    size_t free_pages;                  /* pages free in the buddy allocator */
+    size_t total_pages;                 /* pages in all arenas */
+    size_t mapped_bytes;                /* bytes held from the page source */
+} slab_buddy_info_t;
+
+SLAB_API void slab_buddy_info(slab_buddy_info_t *out);
+
+/* ------------------------------------------------------------------ */
+/* Page source                                                          */
+
+typedef struct slab_page_source {
+    /* Map `size` bytes (a multiple of the page size) aligned to `align`
+     * (a power of two >= page size), readable, writable and zeroed.
+     * NULL on failure. */
+    void *(*map)(void *ctx, size_t size, size_t align);
+    /* Give a whole mapping from map() back. */
+    void (*unmap)(void *ctx, void *addr, size_t size);
+    /* The contents of [addr, addr+size) are no longer needed; the range
+     * stays mapped and reads back as zero or old data.  May be NULL. */
+    void (*decommit)(void *ctx, void *addr, size_t size);
+    void *ctx;
+} slab_page_source_t;
+
+/* The mmap/madvise source used unless another is set. */
+SLAB_API const slab_page_source_t *slab_default_page_source(void);
+/* Use `src` (copied) for new mappings; NULL restores the default.  Memory
+ * already mapped goes back to the source it came from. */
+SLAB_API void slab_set_page_source(const slab_page_source_t *src);
+
+/* ------------------------------------------------------------------ */
+/* Errors and checking                                                  */
+
+typedef enum slab_error_kind {
+    SLAB_ERR_INVALID_ARG = 1, /* bad argument to an API call */
+    SLAB_ERR_BUSY,            /* destroy of a cache with live objects */
+    SLAB_ERR_FOREIGN,         /* pointer not from libslab */
+    SLAB_ERR_INTERIOR,        /* pointer inside, not at the start of, an object */
+    SLAB_ERR_DOUBLE_FREE,     /* object already free */
+    SLAB_ERR_WRONG_CACHE,     /* object belongs to another cache */
+    SLAB_ERR_BAD_PAGES,       /* slab_pages_free() of a wrong block/order */
+    SLAB_ERR_CORRUPT,         /* slab_verify() found inconsistent metadata */
+} slab_error_kind_t;
+
+typedef struct slab_error {
+    slab_error_kind_t kind;
+    const char *function;   /* API entry that found it */
+    const char *cache;      /* cache involved, or NULL */
+    const char *owner;      /* for SLAB_ERR_WRONG_CACHE: the owning cache */
+    const void *ptr;        /* address involved, or NULL */
+    size_t count;           /* SLAB_ERR_BUSY: live objects */
+    const char *message;    /* the whole report as one line */
+} slab_error_t;
+
+typedef void (*slab_error_hook_t)(const slab_error_t *err, void *arg);
+
+/* Route reports to `hook` (NULL: print to stderr, the default). */
+SLAB_API void slab_set_error_hook(slab_error_hook_t hook, void *arg);
+
+SLAB_API const char *slab_error_kind_name(slab_error_kind_t kind);
+
+/* Walk every cache, slab and buddy free list and check their invariants.
+ * Returns the number of problems found (each is reported). */
+SLAB_API size_t slab_verify(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* SLAB_H */

@@ -1,0 +1,139 @@
+/*
+ * slab/linux.h - the Linux kernel's slab API on top of libslab.
+ *
+ * Kernel-style code compiles unchanged: struct kmem_cache, the kernel's
+ * exact signatures for kmem_cache_*, KMEM_CACHE(), the GFP flags and the
+ * page-allocator calls.  struct kmem_cache is never defined; a pointer to
+ * it is a slab_cache_t pointer in disguise.  GFP flags other than
+ * __GFP_ZERO are accepted and ignored (libslab never sleeps on reclaim).
+ */
+#ifndef SLAB_LINUX_H
+#define SLAB_LINUX_H
+
+#include <slab.h>
+#include <string.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef unsigned int gfp_t;
+
+#define __GFP_HIGH 0x20U
+#define __GFP_IO 0x40U
+#define __GFP_FS 0x80U
+#define __GFP_ZERO 0x100U
+#define __GFP_NOWARN 0x2000U
+#define __GFP_NOFAIL 0x8000U
+#define __GFP_RECLAIM 0x400U
+#define GFP_ATOMIC (__GFP_HIGH)
+#define GFP_NOWAIT 0U
+#define GFP_KERNEL (__GFP_RECLAIM | __GFP_IO | __GFP_FS)
+
+#ifndef PAGE_SHIFT
+#define PAGE_SHIFT SLAB_PAGE_SHIFT
+#define PAGE_SIZE SLAB_PAGE_SIZE
+#endif
+#ifndef MAX_ORDER
+#define MAX_ORDER SLAB_MAX_ORDER
+#endif
+
+struct kmem_cache;
+
+/* Trampoline from the kernel's void ctor(void *) to libslab's. */
+static inline int slab__linux_ctor(void *obj, void *arg)
+{
+    void (*ctor)(void *);
+    memcpy(&ctor, &arg, sizeof ctor);
+    ctor(obj);
+    return 0;
+}
+
+static inline struct kmem_cache *kmem_cache_create(const char *name,
+                                                   unsigned int size,
+                                                   unsigned int align,
+                                                   slab_flags_t flags,
+                                                   void (*ctor)(void *))
+{
+    void *arg = NULL;
+    _Static_assert(sizeof ctor == sizeof arg, "function and data pointers differ");
+    memcpy(&arg, &ctor, sizeof arg);
+    slab_cache_t *c = slab_cache_create(name, size, align, flags,
+                                        ctor ? slab__linux_ctor : NULL, NULL,
+                                        arg);
+    return (struct kmem_cache *)c;
+}
+
+#define KMEM_CACHE(__struct, __flags)                                        \
+    kmem_cache_create(#__struct, sizeof(struct __struct),                    \
+                      _Alignof(struct __struct), (__flags), NULL)
+
+static inline void *kmem_cache_alloc(struct kmem_cache *s, gfp_t gfpflags)
+{
+    slab_cache_t *c = (slab_cache_t *)s;
+    void *obj = slab_cache_alloc(c);
+    if (obj && (gfpflags & __GFP_ZERO))
+        memset(obj, 0, slab_cache_object_size(c));
+    return obj;
+}
+
+static inline void *kmem_cache_zalloc(struct kmem_cache *s, gfp_t flags)
+{
+    return kmem_cache_alloc(s, flags | __GFP_ZERO);
+}
+
+static inline void kmem_cache_free(struct kmem_cache *s, void *objp)
+{
+    slab_cache_free((slab_cache_t *)s, objp);
+}
+
+static inline void kmem_cache_destroy(struct kmem_cache *s)
+{
+    if (s) /* the kernel accepts NULL */
+        slab_cache_destroy((slab_cache_t *)s);
+}
+
+static inline int kmem_cache_shrink(struct kmem_cache *s)
+{
+    slab_cache_shrink((slab_cache_t *)s);
+    return 0;
+}
+
+static inline unsigned int kmem_cache_size(struct kmem_cache *s)
+{
+    return (unsigned int)slab_cache_object_size((slab_cache_t *)s);
+}
+
+static inline unsigned long __get_free_pages(gfp_t gfp_mask, unsigned int order)
+{
+    void *p = slab_pages_alloc(order);
+    if (p && (gfp_mask & __GFP_ZERO))
+        memset(p, 0, SLAB_PAGE_SIZE << order);
+    return (unsigned long)p;
+}
+
+static inline unsigned long __get_free_page(gfp_t gfp_mask)
+{
+    return __get_free_pages(gfp_mask, 0);
+}
+
+static inline unsigned long get_zeroed_page(gfp_t gfp_mask)
+{
+    return __get_free_pages(gfp_mask | __GFP_ZERO, 0);
+}
+
+static inline void free_pages(unsigned long addr, unsigned int order)
+{
+    if (addr)
+        slab_pages_free((void *)addr, order);
+}
+
+static inline void free_page(unsigned long addr)
+{
+    free_pages(addr, 0);
+}
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* SLAB_LINUX_H */

@@ -1,0 +1,244 @@
+/*
+ * buddy.c - the page allocator: a binary buddy system over arenas.
+ *
+ * Free blocks of 2^order pages (order 0..MAX_ORDER) sit on free_area[order];
+ * a block is always aligned to its own size within its arena, so its
+ * buddy is found by flipping bit `order` of its page index.  Allocation
+ * takes the smallest free block that fits and splits it, pushing the
+ * upper halves onto the lower orders; freeing merges with the buddy for
+ * as long as the buddy is a free block of the same order.
+ *
+ * Invariants (checked by buddy_verify):
+ *   - a descriptor is PG_FREE iff it heads a block on free_area[its order];
+ *   - no free block has a free buddy of the same order (all merged);
+ *   - each arena's free_pages is the sum of its free blocks;
+ *   - a top-order free block is a wholly free arena.  At most one such
+ *     arena is kept (decommitted); any other goes back to its source.
+ *
+ * All state here is under buddy_lock.  New arenas come from the page
+ * source current at the time.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <string.h>
+
+static slab_lock_t buddy_lock = SLAB_LOCK_INIT;
+static struct page_list free_area[MAX_ORDER + 1];
+static struct slab_arena *arenas;
+static size_t nr_arenas;
+
+static void arena_link(struct slab_arena *a)
+{
+    a->prev = NULL;
+    a->next = arenas;
+    if (arenas)
+        arenas->prev = a;
+    arenas = a;
+    nr_arenas++;
+}
+
+static void arena_unlink(struct slab_arena *a)
+{
+    if (a->prev)
+        a->prev->next = a->next;
+    else
+        arenas = a->next;
+    if (a->next)
+        a->next->prev = a->prev;
+    nr_arenas--;
+}
+
+static void free_block_push(struct slab_page *p, unsigned order)
+{
+    p->order = (uint8_t)order;
+    page_set_kind(p, PG_FREE);
+    page_list_push(&free_area[order], p);
+}
+
+static bool grow_locked(void)
+{
+    slab_page_source_t src;
+    page_source_get(&src);
+    struct slab_arena *a = arena_create(&src);
+    if (!a)
+        return false;
+    arena_link(a);
+    a->free_pages = ARENA_PAGES;
+    free_block_push(&a->pages[0], MAX_ORDER);
+    return true;
+}
+
+struct slab_page *buddy_alloc(unsigned order, unsigned kind)
+{
+    if (order > MAX_ORDER) {
+        errno = EINVAL;
+        return NULL;
+    }
+    slab_lock(&buddy_lock);
+    unsigned o = order;
+    while (o <= MAX_ORDER && !free_area[o].first)
+        o++;
+    if (o > MAX_ORDER) {
+        if (!grow_locked()) {
+            slab_unlock(&buddy_lock);
+            errno = ENOMEM;
+            return NULL;
+        }
+        o = MAX_ORDER;
+    }
+    struct slab_page *p = free_area[o].first;
+    page_list_del(&free_area[o], p);
+    struct slab_arena *a = page_arena(p);
+    a->free_pages -= (size_t)1 << order;
+    a->decommitted = false;
+    while (o > order) {
+        o--;
+        free_block_push(p + ((size_t)1 << o), o);
+    }
+    p->order = (uint8_t)order;
+    page_set_kind(p, kind);
+    slab_unlock(&buddy_lock);
+    return p;
+}
+
+static void buddy_free_locked(struct slab_page *p, unsigned order)
+{
+    struct slab_arena *a = page_arena(p);
+    size_t idx = (size_t)(p - a->pages);
+    page_set_kind(p, PG_NONE);
+    a->free_pages += (size_t)1 << order;
+    while (order < MAX_ORDER) {
+        struct slab_page *b = &a->pages[idx ^ ((size_t)1 << order)];
+        if (page_kind(b) != PG_FREE || b->order != order)
+            break;
+        page_list_del(&free_area[order], b);
+        page_set_kind(b, PG_NONE);
+        idx &= ~((size_t)1 << order);
+        order++;
+    }
+    if (order == MAX_ORDER && free_area[MAX_ORDER].count > 0) {
+        /* A spare free arena is kept already: this one goes back. */
+        arena_unlink(a);
+        arena_destroy(a);
+        return;
+    }
+    free_block_push(&a->pages[idx], order);
+    if (order == MAX_ORDER && a->source.decommit) {
+        a->source.decommit(a->source.ctx, a->base, ARENA_SIZE);
+        a->decommitted = true;
+    }
+}
+
+void buddy_free(struct slab_page *head, unsigned order)
+{
+    slab_lock(&buddy_lock);
+    buddy_free_locked(head, order);
+    slab_unlock(&buddy_lock);
+}
+
+void *slab_pages_alloc(unsigned order)
+{
+    if (order > MAX_ORDER) {
+        slab_reportf(SLAB_ERR_INVALID_ARG, __func__, NULL, NULL, NULL, order,
+                     "order %u is above the largest order %u", order, MAX_ORDER);
+        errno = EINVAL;
+        return NULL;
+    }
+    struct slab_page *p = buddy_alloc(order, PG_PAGES);
+    return p ? page_address(p) : NULL;
+}
+
+void slab_pages_free(void *ptr, unsigned order)
+{
+    if (!ptr)
+        return;
+    struct slab_page *p = addr_to_page(ptr);
+    if (!p) {
+        slab_reportf(SLAB_ERR_FOREIGN, __func__, NULL, NULL, ptr, 0,
+                     "%p was not allocated by libslab; ignored", ptr);
+        return;
+    }
+    slab_lock(&buddy_lock);
+    bool ok = ((uintptr_t)ptr & (PAGE_SIZE - 1)) == 0 && page_kind(p) == PG_PAGES;
+    unsigned held = p->order;
+    if (ok && held == order)
+        buddy_free_locked(p, order);
+    slab_unlock(&buddy_lock);
+    if (!ok)
+        slab_reportf(SLAB_ERR_BAD_PAGES, __func__, NULL, NULL, ptr, 0,
+                     "%p is not the start of a block from slab_pages_alloc() "
+                     "(free already, or inside a block or a slab); ignored", ptr);
+    else if (held != order)
+        slab_reportf(SLAB_ERR_BAD_PAGES, __func__, NULL, NULL, ptr, order,
+                     "%p is a block of order %u, freed as order %u; ignored",
+                     ptr, held, order);
+}
+
+void slab_buddy_info(slab_buddy_info_t *out)
+{
+    if (!out)
+        return;
+    memset(out, 0, sizeof *out);
+    slab_lock(&buddy_lock);
+    for (unsigned o = 0; o <= MAX_ORDER; o++) {
+        out->nr_free[o] = free_area[o].count;
+        out->free_pages += free_area[o].count << o;
+    }
+    out->arenas = nr_arenas;
+    out->total_pages = nr_arenas * ARENA_PAGES;
+    out->mapped_bytes = nr_arenas * (ARENA_SIZE + ARENA_META_SIZE);
+    slab_unlock(&buddy_lock);
+}
+
+#define CORRUPT(...)                                                          \
+    (problems++, slab_reportf(SLAB_ERR_CORRUPT, "slab_verify", NULL, NULL,    \
+                              __VA_ARGS__))
+
+size_t buddy_verify(void)
+{
+    size_t problems = 0;
+    slab_lock(&buddy_lock);
+    size_t listed = 0;
+    for (unsigned o = 0; o <= MAX_ORDER; o++) {
+        size_t n = 0;
+        for (struct slab_page *p = free_area[o].first; p; p = p->next, n++) {
+            size_t idx = page_index(p);
+            if (page_kind(p) != PG_FREE || p->order != o)
+                CORRUPT(page_address(p), o, "buddy: block on order-%u list has kind %u order %u",
+                        o, page_kind(p), p->order);
+            if (idx & (((size_t)1 << o) - 1))
+                CORRUPT(page_address(p), o, "buddy: order-%u block at page %zu is misaligned", o, idx);
+            if (o < MAX_ORDER) {
+                struct slab_page *b = &page_arena(p)->pages[idx ^ ((size_t)1 << o)];
+                if (page_kind(b) == PG_FREE && b->order == o)
+                    CORRUPT(page_address(p), o, "buddy: order-%u block and its buddy are both free", o);
+            }
+        }
+        if (n != free_area[o].count)
+            CORRUPT(NULL, o, "buddy: order-%u list holds %zu blocks, counted %zu", o, n,
+                    free_area[o].count);
+        listed += n;
+    }
+    size_t heads = 0, arenas_seen = 0;
+    for (struct slab_arena *a = arenas; a; a = a->next, arenas_seen++) {
+        size_t free_pages = 0;
+        for (size_t i = 0; i < ARENA_PAGES; i++) {
+            if (page_kind(&a->pages[i]) == PG_FREE) {
+                heads++;
+                free_pages += (size_t)1 << a->pages[i].order;
+            }
+        }
+        if (free_pages != a->free_pages)
+            CORRUPT(a->base, 0, "buddy: arena %p counts %zu free pages, holds %zu",
+                    (void *)a->base, a->free_pages, free_pages);
+        if (arena_of(a->base) != a)
+            CORRUPT(a->base, 0, "buddy: arena %p is not in the arena map", (void *)a->base);
+    }
+    if (heads != listed)
+        CORRUPT(NULL, 0, "buddy: %zu free block heads, %zu on free lists", heads, listed);
+    if (arenas_seen != nr_arenas)
+        CORRUPT(NULL, 0, "buddy: %zu arenas listed, %zu counted", arenas_seen, nr_arenas);
+    slab_unlock(&buddy_lock);
+    return problems;
+}

@@ -1,0 +1,467 @@
+/*
+ * cache.c - object caches: slab lists, growth, release and the API.
+ *
+ * A cache holds slabs of one layout on three lists: partial (some objects
+ * free), full (none free) and free (all free).  Allocation takes from a
+ * partial slab first, then a free one, and only then grows the cache by
+ * one slab, with the cache lock dropped while pages are found and
+ * constructors run.  A free that empties a slab moves it to the free
+ * list; beyond keep_free free slabs, slabs go back to the buddy
+ * allocator (destructors run) outside the lock.
+ *
+ * Invariants, under c->lock (checked by slab_verify):
+ *   - a slab is on the list its inuse count says: partial 0 < inuse < objs,
+ *     full inuse == objs, free inuse == 0;
+ *   - active == sum of inuse, total == objs * number of slabs;
+ *   - every object handed out is the start of an object whose bit is 0.
+ *
+ * The allocation and free paths work on batches (cache_alloc_batch,
+ * cache_free_batch) so that a per-thread magazine layer can sit on top and
+ * refill or drain in one lock round trip.  Cache descriptors are
+ * themselves objects of a cache (cache_cache), as in Bonwick's design:
+ * libslab never calls malloc.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define KNOWN_FLAGS (SLAB_CONSISTENCY_CHECKS | SLAB_RED_ZONE | SLAB_POISON |    \
+                     SLAB_HWCACHE_ALIGN | SLAB_STORE_USER | SLAB_PANIC)
+#define DEFAULT_ALIGN 8
+#define KEEP_FREE_SLABS 2
+
+static slab_lock_t caches_lock = SLAB_LOCK_INIT;
+static struct slab_cache *caches;
+
+static struct slab_cache cache_cache = {
+    .lock = SLAB_LOCK_INIT,
+    .name = "slab_cache",
+    .size = sizeof(struct slab_cache),
+    .align = SLAB_CACHE_LINE,
+    .keep_free = 1,
+};
+static pthread_once_t boot_once = PTHREAD_ONCE_INIT;
+
+static void caches_link(struct slab_cache *c)
+{
+    slab_lock(&caches_lock);
+    c->prev = NULL;
+    c->next = caches;
+    if (caches)
+        caches->prev = c;
+    caches = c;
+    slab_unlock(&caches_lock);
+}
+
+static void caches_unlink(struct slab_cache *c)
+{
+    slab_lock(&caches_lock);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        caches = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    slab_unlock(&caches_lock);
+}
+
+static void boot(void)
+{
+    slab_layout_compute(&cache_cache.layout, cache_cache.size, cache_cache.align);
+    caches_link(&cache_cache);
+}
+
+void cache_for_each(void (*fn)(struct slab_cache *c, void *arg), void *arg)
+{
+    pthread_once(&boot_once, boot);
+    slab_lock(&caches_lock);
+    for (struct slab_cache *c = caches; c; c = c->next)
+        fn(c, arg);
+    slab_unlock(&caches_lock);
+}
+
+/* ---- moving slabs between lists ---- */
+
+static void slab_move(struct slab_cache *c, struct slab_page *s, unsigned to)
+{
+    if (s->list == to)
+        return;
+    page_list_del(&c->lists[s->list], s);
+    s->list = (uint8_t)to;
+    page_list_push(&c->lists[to], s);
+}
+
+static unsigned list_for(const struct slab_cache *c, const struct slab_page *s)
+{
+    if (s->inuse == 0)
+        return SL_FREE;
+    return s->inuse == c->layout.objs ? SL_FULL : SL_PARTIAL;
+}
+
+/* Take free slabs off the free list beyond `keep`, chaining them through
+ * ->next for slab_release_chain() once the lock is dropped. */
+static struct slab_page *trim_free_locked(struct slab_cache *c, size_t keep)
+{
+    struct slab_page *chain = NULL;
+    while (c->lists[SL_FREE].count > keep) {
+        struct slab_page *s = c->lists[SL_FREE].first;
+        page_list_del(&c->lists[SL_FREE], s);
+        s->next = chain;
+        chain = s;
+        c->reaped++;
+        c->total -= c->layout.objs;
+    }
+    return chain;
+}
+
+static size_t release_chain(struct slab_cache *c, struct slab_page *chain)
+{
+    size_t n = 0;
+    while (chain) {
+        struct slab_page *next = chain->next;
+        slab_release(c, chain);
+        chain = next;
+        n++;
+    }
+    return n;
+}
+
+/* ---- the slab layer's allocation and free, in batches ---- */
+
+size_t cache_alloc_batch(struct slab_cache *c, void **out, size_t n)
+{
+    size_t got = 0;
+    slab_lock(&c->lock);
+    while (got < n) {
+        struct slab_page *s = c->lists[SL_PARTIAL].first;
+        if (!s)
+            s = c->lists[SL_FREE].first;
+        if (!s) {
+            unsigned colour = c->colour_next;
+            c->colour_next = (colour + 1) % c->layout.colours;
+            slab_unlock(&c->lock);
+            bool ctor_failed;
+            int saved = errno;
+            s = slab_create(c, colour, &ctor_failed);
+            slab_lock(&c->lock);
+            if (!s) {
+                c->ctor_failures += ctor_failed;
+                break;
+            }
+            errno = saved;
+            c->grown++;
+            c->total += c->layout.objs;
+            page_list_push(&c->lists[SL_FREE], s);
+            continue;
+        }
+        while (got < n && s->inuse < c->layout.objs)
+            out[got++] = slab_take(c, s);
+        slab_move(c, s, list_for(c, s));
+    }
+    c->active += got;
+    c->allocs += got;
+    if (c->active > c->high_mark)
+        c->high_mark = c->active;
+    slab_unlock(&c->lock);
+    return got;
+}
+
+/* An error found under the lock, reported after it is dropped. */
+struct free_error {
+    slab_error_kind_t kind;
+    const void *ptr;
+    const struct slab_cache *owner;
+};
+
+/* Find the slab of `p` for a free to `c`: NULL and *err set if p is not a
+ * live object of c. */
+static struct slab_page *free_target(struct slab_cache *c, const void *p, size_t *idx,
+                                     struct free_error *err)
+{
+    struct slab_page *pg = addr_to_page(p);
+    err->ptr = p;
+    err->owner = NULL;
+    if (!pg) {
+        err->kind = SLAB_ERR_FOREIGN;
+        return NULL;
+    }
+    struct slab_page *s = page_kind(pg) == PG_TAIL ? pg->head : pg;
+    if (page_kind(s) != PG_SLAB) {
+        err->kind = SLAB_ERR_FOREIGN;
+        return NULL;
+    }
+    if (s->cache != c) {
+        err->kind = SLAB_ERR_WRONG_CACHE;
+        err->owner = s->cache;
+        return NULL;
+    }
+    long i = slab_obj_index(c, s, p);
+    if (i < 0) {
+        err->kind = SLAB_ERR_INTERIOR;
+        return NULL;
+    }
+    if (slab_is_free(s, (size_t)i)) {
+        err->kind = SLAB_ERR_DOUBLE_FREE;
+        return NULL;
+    }
+    *idx = (size_t)i;
+    return s;
+}
+
+static void report_free_error(const struct slab_cache *c, const struct free_error *e)
+{
+    switch (e->kind) {
+    case SLAB_ERR_FOREIGN:
+        slab_reportf(e->kind, "slab_cache_free", c, NULL, e->ptr, 0,
+                     "%p is not an object of any cache; ignored", e->ptr);
+        break;
+    case SLAB_ERR_WRONG_CACHE:
+        slab_reportf(e->kind, "slab_cache_free", c, e->owner, e->ptr, 0,
+                     "%p belongs to cache '%s', not to this one; ignored", e->ptr,
+                     e->owner->name);
+        break;
+    case SLAB_ERR_INTERIOR:
+        slab_reportf(e->kind, "slab_cache_free", c, NULL, e->ptr, 0,
+                     "%p is not the start of an object; ignored", e->ptr);
+        break;
+    default:
+        slab_reportf(e->kind, "slab_cache_free", c, NULL, e->ptr, 0,
+                     "double free of %p; ignored", e->ptr);
+        break;
+    }
+}
+
+void cache_free_batch(struct slab_cache *c, void *const *objs, size_t n)
+{
+    enum { MAX_REPORTS = 8 };
+    struct free_error errs[MAX_REPORTS];
+    size_t nerr = 0, freed = 0;
+    slab_lock(&c->lock);
+    for (size_t k = 0; k < n; k++) {
+        size_t idx;
+        struct free_error e;
+        struct slab_page *s = free_target(c, objs[k], &idx, &e);
+        if (!s) {
+            c->errors++;
+            if (nerr < MAX_REPORTS)
+                errs[nerr++] = e;
+            continue;
+        }
+        slab_put(s, idx);
+        slab_move(c, s, list_for(c, s));
+        freed++;
+    }
+    c->active -= freed;
+    c->frees += freed;
+    struct slab_page *chain = trim_free_locked(c, c->keep_free);
+    slab_unlock(&c->lock);
+    release_chain(c, chain);
+    for (size_t k = 0; k < nerr; k++)
+        report_free_error(c, &errs[k]);
+}
+
+/* ---- the API ---- */
+
+static slab_cache_t *create_fail(const char *name, slab_flags_t flags, int err,
+                                 const char *why)
+{
+    if (err == EINVAL) /* misuse is reported; running out of memory is not */
+        slab_reportf(SLAB_ERR_INVALID_ARG, "slab_cache_create", NULL, NULL, NULL, 0,
+                     "cache '%s': %s", name ? name : "(null)", why);
+    if (flags & SLAB_PANIC)
+        abort();
+    errno = err;
+    return NULL;
+}
+
+slab_cache_t *slab_cache_create(const char *name, size_t size, size_t align,
+                                slab_flags_t flags, slab_ctor_t ctor, slab_dtor_t dtor,
+                                void *arg)
+{
+    if (!name)
+        return create_fail(name, flags, EINVAL, "the name is NULL");
+    if (size == 0)
+        return create_fail(name, flags, EINVAL, "object size is 0");
+    if (size > SLAB_MAX_OBJECT_SIZE)
+        return create_fail(name, flags, EINVAL, "object size is above SLAB_MAX_OBJECT_SIZE");
+    if (align & (align - 1))
+        return create_fail(name, flags, EINVAL, "alignment is not a power of two");
+    if (align > PAGE_SIZE)
+        return create_fail(name, flags, EINVAL, "alignment is above the page size");
+    if (flags & ~KNOWN_FLAGS)
+        return create_fail(name, flags, EINVAL, "unknown flags");
+    if (align == 0)
+        align = DEFAULT_ALIGN;
+    if (flags & SLAB_HWCACHE_ALIGN) {
+        /* Linux's rule: a line, or the smallest fraction of one that the
+         * object still needs more than half of. */
+        size_t ralign = SLAB_CACHE_LINE;
+        while (size <= ralign / 2 && ralign > DEFAULT_ALIGN)
+            ralign /= 2;
+        if (ralign > align)
+            align = ralign;
+    }
+    struct slab_layout layout;
+    if (!slab_layout_compute(&layout, size, align))
+        return create_fail(name, flags, EINVAL, "no slab order keeps waste under 1/8");
+
+    pthread_once(&boot_once, boot);
+    struct slab_cache *c;
+    if (cache_alloc_batch(&cache_cache, (void **)&c, 1) != 1)
+        return create_fail(name, flags, ENOMEM, "out of memory for the cache descriptor");
+    memset(c, 0, sizeof *c);
+    slab_lock_init(&c->lock);
+    c->layout = layout;
+    c->size = size;
+    c->align = align;
+    c->flags = flags;
+    c->ctor = ctor;
+    c->dtor = dtor;
+    c->arg = arg;
+    c->keep_free = KEEP_FREE_SLABS;
+    strncpy(c->name, name, sizeof c->name - 1);
+    caches_link(c);
+    return c;
+}
+
+/* Is c a cache that exists (a live object of cache_cache)? */
+static bool cache_is_live(const slab_cache_t *c)
+{
+    if (c == &cache_cache)
+        return true;
+    pthread_once(&boot_once, boot);
+    slab_lock(&cache_cache.lock);
+    size_t idx;
+    struct free_error e;
+    bool live = free_target(&cache_cache, c, &idx, &e) != NULL;
+    slab_unlock(&cache_cache.lock);
+    return live;
+}
+
+static bool check_cache(const slab_cache_t *c, const char *function)
+{
+    if (c && cache_is_live(c))
+        return true;
+    slab_reportf(SLAB_ERR_INVALID_ARG, function, NULL, NULL, c, 0,
+                 "%p is not a cache", (const void *)c);
+    errno = EINVAL;
+    return false;
+}
+
+void *slab_cache_alloc(slab_cache_t *c)
+{
+    if (unlikely(!c)) {
+        check_cache(c, __func__);
+        return NULL;
+    }
+    void *obj;
+    return cache_alloc_batch(c, &obj, 1) ? obj : NULL;
+}
+
+void slab_cache_free(slab_cache_t *c, void *obj)
+{
+    if (unlikely(!obj))
+        return;
+    if (unlikely(!c)) {
+        slab_reportf(SLAB_ERR_INVALID_ARG, __func__, NULL, NULL, obj, 0,
+                     "NULL cache for %p; ignored", obj);
+        return;
+    }
+    cache_free_batch(c, &obj, 1);
+}
+
+size_t slab_cache_shrink(slab_cache_t *c)
+{
+    if (!check_cache(c, __func__))
+        return 0;
+    slab_lock(&c->lock);
+    struct slab_page *chain = trim_free_locked(c, 0);
+    slab_unlock(&c->lock);
+    return release_chain(c, chain);
+}
+
+int slab_cache_destroy(slab_cache_t *c)
+{
+    if (!check_cache(c, __func__))
+        return -1;
+    if (c == &cache_cache) {
+        slab_reportf(SLAB_ERR_INVALID_ARG, __func__, c, NULL, c, 0,
+                     "the cache of caches cannot be destroyed");
+        errno = EINVAL;
+        return -1;
+    }
+    slab_lock(&c->lock);
+    size_t live = c->active;
+    if (live) {
+        c->errors++;
+        slab_unlock(&c->lock);
+        slab_reportf(SLAB_ERR_BUSY, __func__, c, NULL, c, live,
+                     "still has %zu live object%s; not destroyed", live,
+                     live == 1 ? "" : "s");
+        errno = EBUSY;
+        return -1;
+    }
+    struct slab_page *chain = trim_free_locked(c, 0);
+    slab_unlock(&c->lock);
+    release_chain(c, chain);
+    caches_unlink(c);
+    slab_lock_fini(&c->lock);
+    cache_free_batch(&cache_cache, (void **)&c, 1);
+    return 0;
+}
+
+const char *slab_cache_name(const slab_cache_t *c)
+{
+    return c ? c->name : NULL;
+}
+
+size_t slab_cache_object_size(const slab_cache_t *c)
+{
+    return c ? c->size : 0;
+}
+
+slab_cache_t *slab_owner(const void *ptr)
+{
+    struct slab_page *pg = addr_to_page(ptr);
+    if (!pg)
+        return NULL;
+    struct slab_page *s = page_kind(pg) == PG_TAIL ? pg->head : pg;
+    return page_kind(s) == PG_SLAB ? s->cache : NULL;
+}
+
+int slab_cache_stats(const slab_cache_t *cc, slab_cache_stats_t *out)
+{
+    if (!out || !check_cache(cc, __func__)) {
+        errno = EINVAL;
+        return -1;
+    }
+    struct slab_cache *c = (struct slab_cache *)cc;
+    memset(out, 0, sizeof *out);
+    slab_lock(&c->lock);
+    out->name = c->name;
+    out->object_size = c->size;
+    out->stride = c->layout.stride;
+    out->align = c->align;
+    out->objs_per_slab = c->layout.objs;
+    out->pages_per_slab = (size_t)1 << c->layout.order;
+    out->colours = c->layout.colours;
+    out->active_objs = c->active;
+    out->total_objs = c->total;
+    out->partial_slabs = c->lists[SL_PARTIAL].count;
+    out->full_slabs = c->lists[SL_FULL].count;
+    out->free_slabs = c->lists[SL_FREE].count;
+    out->active_slabs = out->partial_slabs + out->full_slabs;
+    out->total_slabs = out->active_slabs + out->free_slabs;
+    out->allocations = c->allocs;
+    out->frees = c->frees;
+    out->high_mark = c->high_mark;
+    out->grown = c->grown;
+    out->reaped = c->reaped;
+    out->errors = c->errors;
+    out->ctor_failures = c->ctor_failures;
+    slab_unlock(&c->lock);
+    return 0;
+}

@@ -1,0 +1,184 @@
+/*
+ * slab.c - one slab: its layout, its objects and its free bitmap.
+ *
+ * A slab is a buddy block of 2^order pages, aligned to its size, whose
+ * head page descriptor (PG_SLAB) records the cache, the first object and
+ * the number of objects in use; later pages are PG_TAIL and point at the
+ * head.  Layout of a slab of `objs` objects:
+ *
+ *   | colour | obj 0 | obj 1 | ... | obj objs-1 | leftover | bitmap? |
+ *
+ * Free objects are tracked by a bitmap (1 = free) that lives in the head
+ * descriptor when objs <= 64 and at the end of the slab otherwise, never
+ * in an object: a freed object keeps every byte its constructor wrote,
+ * and a double free is a set bit.  The colour is a multiple of
+ * colour_step (a cache line, or the alignment when larger) taken from the
+ * leftover space, so successive slabs put their objects on different
+ * cache lines (Bonwick's slab colouring).
+ *
+ * The order is the smallest for which the slab wastes at most 1/8 of
+ * itself (leftover plus bitmap).  The constructor runs for every object
+ * when a slab is created, the destructor when it is released.
+ */
+#include "internal.h"
+
+#include <errno.h>
+
+static size_t map_words_for(size_t objs) { return objs > 64 ? (objs + 63) / 64 : 0; }
+
+bool slab_layout_compute(struct slab_layout *l, size_t size, size_t align)
+{
+    size_t stride = (size + align - 1) & ~(align - 1);
+    for (unsigned order = 0; order <= MAX_SLAB_ORDER; order++) {
+        size_t bytes = PAGE_SIZE << order;
+        /* Objects plus one bit each must fit; start near the answer. */
+        size_t objs = bytes / stride;
+        if (objs > 64)
+            objs = (bytes * 8) / (stride * 8 + 1);
+        while (objs > 0 && objs * stride + map_words_for(objs) * 8 > bytes)
+            objs--;
+        while (objs * stride + stride + map_words_for(objs + 1) * 8 <= bytes)
+            objs++;
+        if (objs == 0 || objs > UINT32_MAX)
+            continue;
+        size_t words = map_words_for(objs);
+        size_t leftover = bytes - objs * stride - words * 8;
+        if (leftover * 8 > bytes)
+            continue;
+        l->stride = stride;
+        l->order = order;
+        l->objs = (unsigned)objs;
+        l->map_words = (unsigned)words;
+        l->colour_step = align > SLAB_CACHE_LINE ? align : SLAB_CACHE_LINE;
+        l->colours = (unsigned)(leftover / l->colour_step) + 1;
+        return true;
+    }
+    return false;
+}
+
+static void set_tails(struct slab_page *s, unsigned order, unsigned kind)
+{
+    for (size_t i = 1; i < ((size_t)1 << order); i++) {
+        s[i].head = kind == PG_TAIL ? s : NULL;
+        page_set_kind(&s[i], kind);
+    }
+}
+
+struct slab_page *slab_create(struct slab_cache *c, unsigned colour, bool *ctor_failed)
+{
+    const struct slab_layout *l = &c->layout;
+    *ctor_failed = false;
+    struct slab_page *s = buddy_alloc(l->order, PG_SLAB);
+    if (!s)
+        return NULL;
+    char *base = page_address(s);
+    s->cache = c;
+    s->s_mem = base + (size_t)colour * l->colour_step;
+    s->inuse = 0;
+    s->hint = 0;
+    s->list = SL_FREE;
+    s->map = l->map_words ? (uint64_t *)(base + (PAGE_SIZE << l->order)) - l->map_words
+                          : &s->inline_map;
+    size_t words = l->map_words ? l->map_words : 1;
+    for (size_t w = 0; w < words; w++)
+        s->map[w] = ~(uint64_t)0;
+    if (l->objs % 64)
+        s->map[words - 1] = ((uint64_t)1 << (l->objs % 64)) - 1;
+    set_tails(s, l->order, PG_TAIL);
+
+    if (c->ctor) {
+        for (size_t i = 0; i < l->objs; i++) {
+            if (c->ctor(s->s_mem + i * l->stride, c->arg) == 0)
+                continue;
+            /* Undo: destroy what was built, give the pages back. */
+            while (c->dtor && i-- > 0)
+                c->dtor(s->s_mem + i * l->stride, c->arg);
+            set_tails(s, l->order, PG_NONE);
+            buddy_free(s, l->order);
+            *ctor_failed = true;
+            errno = ENOMEM;
+            return NULL;
+        }
+    }
+    return s;
+}
+
+void slab_release(struct slab_cache *c, struct slab_page *s)
+{
+    const struct slab_layout *l = &c->layout;
+    if (c->dtor)
+        for (size_t i = 0; i < l->objs; i++)
+            c->dtor(s->s_mem + i * l->stride, c->arg);
+    set_tails(s, l->order, PG_NONE);
+    buddy_free(s, l->order);
+}
+
+void *slab_take(const struct slab_cache *c, struct slab_page *s)
+{
+    uint64_t *map = s->map;
+    size_t w = s->hint;
+    while (!map[w])
+        w++;
+    unsigned bit = (unsigned)__builtin_ctzll(map[w]);
+    map[w] &= map[w] - 1;
+    s->hint = (uint16_t)w;
+    s->inuse++;
+    return s->s_mem + (w * 64 + bit) * c->layout.stride;
+}
+
+long slab_obj_index(const struct slab_cache *c, const struct slab_page *s, const void *p)
+{
+    const struct slab_layout *l = &c->layout;
+    if ((const char *)p < s->s_mem)
+        return -1;
+    size_t off = (size_t)((const char *)p - s->s_mem);
+    if (off >= (size_t)l->objs * l->stride || off % l->stride)
+        return -1;
+    return (long)(off / l->stride);
+}
+
+bool slab_is_free(const struct slab_page *s, size_t idx)
+{
+    return (s->map[idx / 64] >> (idx % 64)) & 1;
+}
+
+void slab_put(struct slab_page *s, size_t idx)
+{
+    s->map[idx / 64] |= (uint64_t)1 << (idx % 64);
+    if (idx / 64 < s->hint)
+        s->hint = (uint16_t)(idx / 64);
+    s->inuse--;
+}
+
+#define CORRUPT(...)                                                          \
+    (problems++, slab_reportf(SLAB_ERR_CORRUPT, "slab_verify", c, NULL,       \
+                              __VA_ARGS__))
+
+size_t slab_verify_one(const struct slab_cache *c, struct slab_page *s)
+{
+    const struct slab_layout *l = &c->layout;
+    size_t problems = 0;
+    char *base = page_address(s);
+    if (page_kind(s) != PG_SLAB || s->cache != c)
+        return CORRUPT(base, 0, "slab %p does not belong to this cache", (void *)base), problems;
+    if (s->order != l->order)
+        CORRUPT(base, 0, "slab %p has order %u, cache uses %u", (void *)base, s->order, l->order);
+    for (size_t i = 1; i < ((size_t)1 << l->order); i++)
+        if (page_kind(&s[i]) != PG_TAIL || s[i].head != s)
+            CORRUPT(base, i, "slab %p: page %zu is not a tail of it", (void *)base, i);
+    size_t colour_off = (size_t)(s->s_mem - base);
+    if (colour_off % l->colour_step || colour_off / l->colour_step >= l->colours)
+        CORRUPT(base, colour_off, "slab %p: first object at bad offset %zu", (void *)base, colour_off);
+    size_t free_objs = 0, words = l->map_words ? l->map_words : 1;
+    for (size_t w = 0; w < words; w++)
+        free_objs += (size_t)__builtin_popcountll(s->map[w]);
+    if (l->objs % 64 && (s->map[words - 1] >> (l->objs % 64)))
+        CORRUPT(base, 0, "slab %p: bitmap marks objects beyond the last", (void *)base);
+    for (size_t w = 0; w < s->hint && w < words; w++)
+        if (s->map[w])
+            CORRUPT(base, w, "slab %p: free object below the search hint", (void *)base);
+    if (free_objs + s->inuse != l->objs)
+        CORRUPT(base, s->inuse, "slab %p: %u in use but %zu of %u free", (void *)base, s->inuse,
+                free_objs, l->objs);
+    return problems;
+}
