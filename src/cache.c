@@ -85,7 +85,7 @@ void cache_for_each(void (*fn)(struct slab_cache *c, void *arg), void *arg)
 
 /* ---- moving slabs between lists ---- */
 
-static void slab_move(struct slab_cache *c, struct slab_page *s, unsigned to)
+static inline void slab_move(struct slab_cache *c, struct slab_page *s, unsigned to)
 {
     if (s->list == to)
         return;
@@ -94,7 +94,7 @@ static void slab_move(struct slab_cache *c, struct slab_page *s, unsigned to)
     page_list_push(&c->lists[to], s);
 }
 
-static unsigned list_for(const struct slab_cache *c, const struct slab_page *s)
+static inline unsigned list_for(const struct slab_cache *c, const struct slab_page *s)
 {
     if (s->inuse == 0)
         return SL_FREE;

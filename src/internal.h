@@ -174,14 +174,9 @@ bool slab_layout_compute(struct slab_layout *l, size_t size, size_t align);
 struct slab_page *slab_create(struct slab_cache *c, unsigned colour, bool *ctor_failed);
 /* Destruct every object and give the pages back; all objects are free. */
 void slab_release(struct slab_cache *c, struct slab_page *s);
-/* Take the lowest free object of a slab that has one. */
-void *slab_take(const struct slab_cache *c, struct slab_page *s);
-/* The object index of p in slab s, or -1 if p is not an object start. */
-long slab_obj_index(const struct slab_cache *c, const struct slab_page *s, const void *p);
-bool slab_is_free(const struct slab_page *s, size_t idx);
-/* Mark object idx free again. */
-void slab_put(struct slab_page *s, size_t idx);
 size_t slab_verify_one(const struct slab_cache *c, struct slab_page *s);
+/* The small, hot operations on one slab (slab_take, slab_put,
+ * slab_obj_index, slab_is_free) follow struct slab_cache below. */
 
 /* ---- cache.c ---- */
 
@@ -203,6 +198,51 @@ struct slab_cache {
     struct slab_cache *next, *prev;   /* all caches */
     char name[SLAB_NAME_MAX];
 };
+
+/* Take the lowest free object of a slab that has one. */
+static inline void *slab_take(const struct slab_cache *c, struct slab_page *s)
+{
+    uint64_t *map = s->map;
+    size_t w = s->hint;
+    while (!map[w])
+        w++;
+    unsigned bit = (unsigned)__builtin_ctzll(map[w]);
+    map[w] &= map[w] - 1;
+    s->hint = (uint16_t)w;
+    s->inuse++;
+    return s->s_mem + (w * 64 + bit) * c->layout.stride;
+}
+
+/* The object index of p in slab s, or -1 if p is not an object start.
+ * Offsets within a slab fit in 32 bits, and 32-bit division is cheap. */
+static inline long slab_obj_index(const struct slab_cache *c, const struct slab_page *s,
+                                  const void *p)
+{
+    const struct slab_layout *l = &c->layout;
+    if ((const char *)p < s->s_mem)
+        return -1;
+    size_t off = (size_t)((const char *)p - s->s_mem);
+    if (off >= (size_t)l->objs * l->stride)
+        return -1;
+    uint32_t q = (uint32_t)off / (uint32_t)l->stride;
+    if ((uint32_t)off - q * (uint32_t)l->stride)
+        return -1;
+    return (long)q;
+}
+
+static inline bool slab_is_free(const struct slab_page *s, size_t idx)
+{
+    return (s->map[idx / 64] >> (idx % 64)) & 1;
+}
+
+/* Mark object idx free again. */
+static inline void slab_put(struct slab_page *s, size_t idx)
+{
+    s->map[idx / 64] |= (uint64_t)1 << (idx % 64);
+    if (idx / 64 < s->hint)
+        s->hint = (uint16_t)(idx / 64);
+    s->inuse--;
+}
 
 /* The slab layer's paths, in batches: the magazine layer's refill and
  * drain.  alloc returns how many objects it stored (fewer on ENOMEM). */

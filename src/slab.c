@@ -113,43 +113,6 @@ void slab_release(struct slab_cache *c, struct slab_page *s)
     buddy_free(s, l->order);
 }
 
-void *slab_take(const struct slab_cache *c, struct slab_page *s)
-{
-    uint64_t *map = s->map;
-    size_t w = s->hint;
-    while (!map[w])
-        w++;
-    unsigned bit = (unsigned)__builtin_ctzll(map[w]);
-    map[w] &= map[w] - 1;
-    s->hint = (uint16_t)w;
-    s->inuse++;
-    return s->s_mem + (w * 64 + bit) * c->layout.stride;
-}
-
-long slab_obj_index(const struct slab_cache *c, const struct slab_page *s, const void *p)
-{
-    const struct slab_layout *l = &c->layout;
-    if ((const char *)p < s->s_mem)
-        return -1;
-    size_t off = (size_t)((const char *)p - s->s_mem);
-    if (off >= (size_t)l->objs * l->stride || off % l->stride)
-        return -1;
-    return (long)(off / l->stride);
-}
-
-bool slab_is_free(const struct slab_page *s, size_t idx)
-{
-    return (s->map[idx / 64] >> (idx % 64)) & 1;
-}
-
-void slab_put(struct slab_page *s, size_t idx)
-{
-    s->map[idx / 64] |= (uint64_t)1 << (idx % 64);
-    if (idx / 64 < s->hint)
-        s->hint = (uint16_t)(idx / 64);
-    s->inuse--;
-}
-
 #define CORRUPT(...)                                                          \
     (problems++, slab_reportf(SLAB_ERR_CORRUPT, "slab_verify", c, NULL,       \
                               __VA_ARGS__))
