@@ -31,7 +31,10 @@
 #define KNOWN_FLAGS (SLAB_CONSISTENCY_CHECKS | SLAB_RED_ZONE | SLAB_POISON |    \
                      SLAB_HWCACHE_ALIGN | SLAB_STORE_USER | SLAB_PANIC)
 #define DEFAULT_ALIGN 8
-#define KEEP_FREE_SLABS 2
+/* Free slabs a cache keeps before giving pages back: at least two, and as
+ * many as fit in 64 KiB, so that small slabs do not churn constructors. */
+#define KEEP_FREE_MIN 2
+#define KEEP_FREE_PAGES 16
 
 static slab_lock_t caches_lock = SLAB_LOCK_INIT;
 static struct slab_cache *caches;
@@ -41,7 +44,7 @@ static struct slab_cache cache_cache = {
     .name = "slab_cache",
     .size = sizeof(struct slab_cache),
     .align = SLAB_CACHE_LINE,
-    .keep_free = 1,
+    .keep_free = 0, /* with every cache destroyed, every page goes back */
 };
 static pthread_once_t boot_once = PTHREAD_ONCE_INIT;
 
@@ -321,7 +324,8 @@ slab_cache_t *slab_cache_create(const char *name, size_t size, size_t align,
     c->ctor = ctor;
     c->dtor = dtor;
     c->arg = arg;
-    c->keep_free = KEEP_FREE_SLABS;
+    c->keep_free = (KEEP_FREE_PAGES >> layout.order) > KEEP_FREE_MIN
+                       ? (KEEP_FREE_PAGES >> layout.order) : KEEP_FREE_MIN;
     strncpy(c->name, name, sizeof c->name - 1);
     caches_link(c);
     return c;
