@@ -1,0 +1,278 @@
+/*
+ * slab_test.h - helpers shared by the libslab tests (header only).
+ *
+ *   - an error hook that records every report (kind, function, cache,
+ *     owner, pointer, count, message) so a test can assert what was
+ *     reported, and that nothing else was;
+ *   - buddy accounting: pages in use, and a check of the invariants that
+ *     slab_buddy_info() must always satisfy;
+ *   - a small deterministic random number generator;
+ *   - the iteration scale read from SLAB_TEST_SCALE.
+ */
+#ifndef SLAB_TEST_H
+#define SLAB_TEST_H
+
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include <slab.h>
+
+/* ------------------------------------------------------------------ */
+/* Error capture                                                        */
+
+typedef struct test_error_log {
+    unsigned count;          /* reports since the last reset */
+    unsigned bad_arg;        /* reports that came with the wrong hook arg */
+    /* the last report, copied */
+    slab_error_kind_t kind;
+    int has_function, has_cache, has_owner;
+    char function[128];
+    char cache[128];
+    char owner[128];
+    const void *ptr;
+    size_t n;
+    char message[1024];
+} test_error_log_t;
+
+static test_error_log_t test_err;
+static pthread_mutex_t test_err_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static inline void test_copy_str(char *dst, size_t cap, const char *src, int *has)
+{
+    *has = src != NULL;
+    if (src) {
+        strncpy(dst, src, cap - 1);
+        dst[cap - 1] = '\0';
+    } else {
+        dst[0] = '\0';
+    }
+}
+
+static inline void test_error_hook(const slab_error_t *e, void *arg)
+{
+    pthread_mutex_lock(&test_err_lock);
+    test_err.count++;
+    if (arg != &test_err)
+        test_err.bad_arg++;
+    test_err.kind = e->kind;
+    test_copy_str(test_err.function, sizeof test_err.function, e->function,
+                  &test_err.has_function);
+    test_copy_str(test_err.cache, sizeof test_err.cache, e->cache, &test_err.has_cache);
+    test_copy_str(test_err.owner, sizeof test_err.owner, e->owner, &test_err.has_owner);
+    test_err.ptr = e->ptr;
+    test_err.n = e->count;
+    if (e->message) {
+        strncpy(test_err.message, e->message, sizeof test_err.message - 1);
+        test_err.message[sizeof test_err.message - 1] = '\0';
+    } else {
+        test_err.message[0] = '\0';
+    }
+    pthread_mutex_unlock(&test_err_lock);
+}
+
+static inline void test_errors_reset(void)
+{
+    pthread_mutex_lock(&test_err_lock);
+    memset(&test_err, 0, sizeof test_err);
+    pthread_mutex_unlock(&test_err_lock);
+}
+
+static inline void test_errors_install(void)
+{
+    test_errors_reset();
+    slab_set_error_hook(test_error_hook, &test_err);
+}
+
+static inline unsigned test_errors_count(void)
+{
+    pthread_mutex_lock(&test_err_lock);
+    unsigned n = test_err.count;
+    pthread_mutex_unlock(&test_err_lock);
+    return n;
+}
+
+/* Exactly one report since the last reset, of `kind`; then reset. */
+#define expect_one_error(kind_)                                                   \
+    do {                                                                          \
+        if (test_err.count != 1)                                                  \
+            fail_msg("expected exactly one %s report, got %u (last: %s)",        \
+                     slab_error_kind_name(kind_), test_err.count,                 \
+                     test_err.count ? test_err.message : "none");                 \
+        if (test_err.kind != (kind_))                                             \
+            fail_msg("expected a %s report, got %s: %s",                          \
+                     slab_error_kind_name(kind_),                                 \
+                     slab_error_kind_name(test_err.kind), test_err.message);      \
+        assert_int_equal(test_err.bad_arg, 0);                                    \
+        assert_true(test_err.has_function);                                       \
+        assert_true(test_err.message[0] != '\0');                                 \
+    } while (0)
+
+#define expect_no_error()                                                         \
+    do {                                                                          \
+        if (test_err.count != 0)                                                  \
+            fail_msg("expected no report, got %u (last: %s: %s)", test_err.count, \
+                     slab_error_kind_name(test_err.kind), test_err.message);      \
+    } while (0)
+
+/* slab_verify() finds nothing; otherwise fail with its last report. */
+#define assert_verify_clean()                                                     \
+    do {                                                                          \
+        size_t problems_ = slab_verify();                                         \
+        if (problems_ != 0)                                                       \
+            fail_msg("slab_verify() found %zu problem(s); last: %s", problems_,   \
+                     test_err.message);                                           \
+    } while (0)
+
+/* ------------------------------------------------------------------ */
+/* Buddy accounting                                                     */
+
+static inline slab_buddy_info_t test_buddy(void)
+{
+    slab_buddy_info_t bi;
+    memset(&bi, 0xa5, sizeof bi);
+    slab_buddy_info(&bi);
+    return bi;
+}
+
+/* Pages of all arenas that are not free in the buddy allocator. */
+static inline size_t test_used_pages(void)
+{
+    slab_buddy_info_t bi = test_buddy();
+    return bi.total_pages - bi.free_pages;
+}
+
+/* The invariants slab_buddy_info() must satisfy at any quiet moment. */
+static inline void test_check_buddy_consistent(const slab_buddy_info_t *bi)
+{
+    size_t sum = 0;
+    for (unsigned o = 0; o <= SLAB_MAX_ORDER; o++)
+        sum += bi->nr_free[o] << o;
+    assert_int_equal(sum, bi->free_pages);
+    assert_true(bi->free_pages <= bi->total_pages);
+    assert_int_equal(bi->total_pages, bi->arenas << SLAB_MAX_ORDER);
+    assert_true(bi->mapped_bytes >= bi->arenas * SLAB_ARENA_SIZE);
+}
+
+/*
+ * Pages in use that the current test did not allocate: the library keeps
+ * some for itself once caches have been used (cache descriptors live in a
+ * cache of their own, which may keep a free slab).  test_take_reserve()
+ * creates and destroys one cache so that this reserve exists, then
+ * records the pages in use; test_baseline() records them again at the
+ * start of a test, so that a test checks only what it did itself.
+ */
+static size_t test_reserve;
+
+static inline void test_baseline(void)
+{
+    test_reserve = test_used_pages();
+}
+
+static inline void test_take_reserve(void)
+{
+    slab_cache_t *c = slab_cache_create("warm-up", 64, 0, 0, NULL, NULL, NULL);
+    if (c) {
+        void *p = slab_cache_alloc(c);
+        if (p)
+            slab_cache_free(c, p);
+        slab_cache_destroy(c);
+    }
+    test_baseline();
+}
+
+/* Everything is free: all memory coalesced back into whole arenas, and at
+ * most the one spare arena is still mapped.  This is the strict form: no
+ * page may stay in use. */
+static inline void test_check_buddy_strictly_free(void)
+{
+    slab_buddy_info_t bi = test_buddy();
+    test_check_buddy_consistent(&bi);
+    if (bi.free_pages != bi.total_pages)
+        fail_msg("%zu of %zu pages still in use with everything freed",
+                 bi.total_pages - bi.free_pages, bi.total_pages);
+    for (unsigned o = 0; o < SLAB_MAX_ORDER; o++)
+        if (bi.nr_free[o] != 0)
+            fail_msg("nr_free[%u] = %zu with everything free", o, bi.nr_free[o]);
+    assert_int_equal(bi.nr_free[SLAB_MAX_ORDER], bi.arenas);
+    if (bi.arenas > 1)
+        fail_msg("%zu fully free arenas stay mapped (at most one spare)", bi.arenas);
+}
+
+/* Everything the test allocated is free: the pages in use are back to the
+ * baseline, and at most one wholly free arena is kept.  With nothing in
+ * use at the baseline this is the strict check. */
+static inline void test_check_buddy_all_free(void)
+{
+    if (test_reserve == 0) {
+        test_check_buddy_strictly_free();
+        return;
+    }
+    slab_buddy_info_t bi = test_buddy();
+    test_check_buddy_consistent(&bi);
+    if (bi.total_pages - bi.free_pages != test_reserve)
+        fail_msg("%zu pages in use with everything freed; %zu were in use before",
+                 bi.total_pages - bi.free_pages, test_reserve);
+    if (bi.nr_free[SLAB_MAX_ORDER] > 1)
+        fail_msg("%zu fully free arenas stay mapped (at most one spare)",
+                 bi.nr_free[SLAB_MAX_ORDER]);
+}
+
+static inline int test_buddy_equal(const slab_buddy_info_t *a, const slab_buddy_info_t *b)
+{
+    for (unsigned o = 0; o <= SLAB_MAX_ORDER; o++)
+        if (a->nr_free[o] != b->nr_free[o])
+            return 0;
+    return a->arenas == b->arenas && a->free_pages == b->free_pages &&
+           a->total_pages == b->total_pages && a->mapped_bytes == b->mapped_bytes;
+}
+
+/* ------------------------------------------------------------------ */
+/* Randomness and scale                                                 */
+
+static inline uint64_t test_rand(uint64_t *state)
+{
+    /* xorshift64* */
+    uint64_t x = *state;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *state = x;
+    return x * 0x2545F4914F6CDD1DULL;
+}
+
+/* SLAB_TEST_SCALE multiplies the iteration counts (default 1). */
+static inline double test_scale(void)
+{
+    const char *s = getenv("SLAB_TEST_SCALE");
+    double v = s ? atof(s) : 1.0;
+    if (!(v > 0.0))
+        v = 1.0;
+    if (v < 0.01)
+        v = 0.01;
+    return v;
+}
+
+static inline size_t test_scaled(size_t n)
+{
+    double v = (double)n * test_scale();
+    return v < 1.0 ? 1 : (size_t)v;
+}
+
+static inline slab_cache_stats_t test_stats(const slab_cache_t *c)
+{
+    slab_cache_stats_t st;
+    memset(&st, 0, sizeof st);
+    assert_int_equal(slab_cache_stats(c, &st), 0);
+    return st;
+}
+
+#endif /* SLAB_TEST_H */
