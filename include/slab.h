@@ -88,14 +88,26 @@ SLAB_API void *slab_cache_alloc(slab_cache_t *cache);
  * cache's) is reported and ignored. */
 SLAB_API void slab_cache_free(slab_cache_t *cache, void *obj);
 
+/* Allocate n objects into ptrs: n, or 0 with nothing allocated (errno
+ * ENOMEM).  Free n objects from ptrs (NULL entries are skipped). */
+SLAB_API size_t slab_cache_alloc_bulk(slab_cache_t *cache, size_t n, void **ptrs);
+SLAB_API void slab_cache_free_bulk(slab_cache_t *cache, size_t n, void **ptrs);
+
 /* Release every free slab (destructors run, pages go back to the buddy
- * allocator).  Returns the number of slabs released. */
+ * allocator), after emptying the depot's magazines and the calling
+ * thread's.  Returns the number of slabs released. */
 SLAB_API size_t slab_cache_shrink(slab_cache_t *cache);
 
 /* Destroy an empty cache: 0.  With live objects the cache is left as it
  * was and usable, the error names the cache and the count, and -1 is
  * returned with errno EBUSY.  NULL: -1 with EINVAL. */
 SLAB_API int slab_cache_destroy(slab_cache_t *cache);
+
+/* Under memory pressure (the page source failing), libslab calls every
+ * cache's reclaim callback, then reaps, before it gives up.  The callback
+ * may free objects; it must not create or destroy caches.  fn NULL
+ * removes it. */
+SLAB_API int slab_cache_set_reclaim(slab_cache_t *cache, void (*fn)(void *arg), void *arg);
 
 SLAB_API const char *slab_cache_name(const slab_cache_t *cache);
 /* The size the cache was created with (0 for NULL). */
@@ -113,21 +125,56 @@ typedef struct slab_cache_stats {
     size_t objs_per_slab;
     size_t pages_per_slab;
     size_t colours;       /* distinct first-object offsets slabs cycle through */
-    size_t active_objs;   /* handed out now */
+    size_t active_objs;   /* handed out to the program now */
     size_t total_objs;    /* in all slabs */
     size_t active_slabs;  /* partial + full */
     size_t total_slabs;   /* partial + full + free */
     size_t partial_slabs, full_slabs, free_slabs;
     uint64_t allocations; /* successful object allocations */
     uint64_t frees;
-    size_t high_mark;     /* most active_objs ever */
+    size_t high_mark;     /* most objects ever out of the slab layer at
+                             once (handed out or cached in magazines) */
     uint64_t grown;       /* slabs created */
     uint64_t reaped;      /* slabs released */
     uint64_t errors;      /* misuses reported against this cache */
     uint64_t ctor_failures;
+    /* the magazine layer (zero for a cache without magazines) */
+    size_t magazine_size;  /* rounds per magazine now (Linux: limit) */
+    size_t batchcount;     /* objects moved per slab-layer refill */
+    uint64_t alloc_hit;    /* served by a thread's magazines or the depot */
+    uint64_t alloc_miss;   /* needed a refill from the slab layer */
+    uint64_t free_hit;     /* taken by a thread's magazines or the depot */
+    uint64_t free_miss;    /* had to go straight to the slab layer */
+    uint64_t depot_exchanges; /* whole magazines traded with the depot */
+    size_t depot_full, depot_empty; /* magazines in the depot now */
+    size_t magazine_objs;  /* free objects cached in magazines */
 } slab_cache_stats_t;
 
 SLAB_API int slab_cache_stats(const slab_cache_t *cache, slab_cache_stats_t *out);
+
+/* ------------------------------------------------------------------ */
+/* Options and reaping                                                  */
+
+typedef struct slab_options {
+    /* Per-thread magazines for caches created from now on (default 1;
+     * environment SLAB_MAGAZINES=0 turns them off).  Caches with any of
+     * the debug flags never use magazines: every free is checked. */
+    int magazines;
+    /* Automatic reap period in milliseconds, run from allocation slow
+     * paths (default 15000, Bonwick's figure; SLAB_REAP_INTERVAL; 0 = off). */
+    unsigned reap_interval_ms;
+} slab_options_t;
+
+/* The options in force.  The environment is read once, at first use. */
+SLAB_API void slab_get_options(slab_options_t *out);
+/* Replace the options: 0, or -1 with errno EINVAL for NULL. */
+SLAB_API int slab_set_options(const slab_options_t *opts);
+
+/* Give memory back: depot magazines unused for a whole interval (their
+ * working set), free slabs of idle caches and beyond each cache's keep
+ * limit, and free buddy blocks of 64 KiB and more (decommitted).
+ * Returns the number of magazines and slabs released. */
+SLAB_API size_t slab_reap(void);
 
 /* ------------------------------------------------------------------ */
 /* Page allocator (buddy system)                                        */

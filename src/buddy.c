@@ -13,7 +13,9 @@
  *   - no free block has a free buddy of the same order (all merged);
  *   - each arena's free_pages is the sum of its free blocks;
  *   - a top-order free block is a wholly free arena.  At most one such
- *     arena is kept (decommitted); any other goes back to its source.
+ *     arena is kept (decommitted); any other goes back to its source;
+ *   - a free block marked clean has been decommitted since it was last
+ *     used (buddy_reap decommits blocks of 64 KiB and more).
  *
  * All state here is under buddy_lock.  New arenas come from the page
  * source current at the time.
@@ -30,30 +32,33 @@ static size_t nr_arenas;
 
 static void arena_link(struct slab_arena *a)
 {
-    a->prev = NULL;
-    a->next = arenas;
-    if (arenas)
-        arenas->prev = a;
-    arenas = a;
+    dlist_push(arenas, a);
     nr_arenas++;
 }
 
 static void arena_unlink(struct slab_arena *a)
 {
-    if (a->prev)
-        a->prev->next = a->next;
-    else
-        arenas = a->next;
-    if (a->next)
-        a->next->prev = a->prev;
+    dlist_del(arenas, a);
     nr_arenas--;
 }
 
-static void free_block_push(struct slab_page *p, unsigned order)
+static void free_block_push(struct slab_page *p, unsigned order, bool clean)
 {
     p->order = (uint8_t)order;
+    p->clean = clean;
     page_set_kind(p, PG_FREE);
     page_list_push(&free_area[order], p);
+}
+
+/* Give a free block's pages back to the source (they stay mapped). */
+static size_t decommit_block(struct slab_page *p)
+{
+    struct slab_arena *a = page_arena(p);
+    if (p->clean || !a->source.decommit)
+        return 0;
+    a->source.decommit(a->source.ctx, page_address(p), PAGE_SIZE << p->order);
+    p->clean = true;
+    return (size_t)1 << p->order;
 }
 
 static bool grow_locked(void)
@@ -65,7 +70,7 @@ static bool grow_locked(void)
         return false;
     arena_link(a);
     a->free_pages = ARENA_PAGES;
-    free_block_push(&a->pages[0], MAX_ORDER);
+    free_block_push(&a->pages[0], MAX_ORDER, true);
     return true;
 }
 
@@ -91,10 +96,9 @@ struct slab_page *buddy_alloc(unsigned order, unsigned kind)
     page_list_del(&free_area[o], p);
     struct slab_arena *a = page_arena(p);
     a->free_pages -= (size_t)1 << order;
-    a->decommitted = false;
     while (o > order) {
         o--;
-        free_block_push(p + ((size_t)1 << o), o);
+        free_block_push(p + ((size_t)1 << o), o, p->clean);
     }
     p->order = (uint8_t)order;
     page_set_kind(p, kind);
@@ -123,12 +127,25 @@ static void buddy_free_locked(struct slab_page *p, unsigned order)
         arena_destroy(a);
         return;
     }
-    free_block_push(&a->pages[idx], order);
-    if (order == MAX_ORDER && a->source.decommit) {
-        a->source.decommit(a->source.ctx, a->base, ARENA_SIZE);
-        a->decommitted = true;
-    }
+    struct slab_page *head = &a->pages[idx];
+    free_block_push(head, order, false); /* the pages just freed were in use */
+    if (order == MAX_ORDER)
+        decommit_block(head);
 }
+
+size_t buddy_reap(unsigned min_order)
+{
+    size_t pages = 0;
+    slab_lock(&buddy_lock);
+    for (unsigned o = min_order; o <= MAX_ORDER; o++)
+        for (struct slab_page *p = free_area[o].first; p; p = p->next)
+            pages += decommit_block(p);
+    slab_unlock(&buddy_lock);
+    return pages;
+}
+
+void buddy_fork_prepare(void) { slab_lock(&buddy_lock); }
+void buddy_fork_parent(void) { slab_unlock(&buddy_lock); }
 
 void buddy_free(struct slab_page *head, unsigned order)
 {

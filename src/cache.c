@@ -9,6 +9,12 @@
  * list; beyond keep_free free slabs, slabs go back to the buddy
  * allocator (destructors run) outside the lock.
  *
+ * Above the slabs sits the magazine layer (tcache.c, depot.c): the
+ * inline fast paths of slab_cache_alloc()/slab_cache_free() below pop and
+ * push a per-thread magazine; everything else reaches the slab layer in
+ * batches.  Caches with debug flags, and caches created while magazines
+ * are off, have no per-thread slot and check every free here.
+ *
  * Invariants, under c->lock (checked by slab_verify):
  *   - a slab is on the list its inuse count says: partial 0 < inuse < objs,
  *     full inuse == objs, free inuse == 0;
@@ -28,8 +34,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define KNOWN_FLAGS (SLAB_CONSISTENCY_CHECKS | SLAB_RED_ZONE | SLAB_POISON |    \
-                     SLAB_HWCACHE_ALIGN | SLAB_STORE_USER | SLAB_PANIC)
+#define DEBUG_FLAGS (SLAB_CONSISTENCY_CHECKS | SLAB_RED_ZONE | SLAB_POISON | SLAB_STORE_USER)
+#define KNOWN_FLAGS (DEBUG_FLAGS | SLAB_HWCACHE_ALIGN | SLAB_PANIC)
 #define DEFAULT_ALIGN 8
 /* Free slabs a cache keeps before giving pages back: at least two, and as
  * many as fit in 64 KiB, so that small slabs do not churn constructors. */
@@ -40,7 +46,9 @@ static slab_lock_t caches_lock = SLAB_LOCK_INIT;
 static struct slab_cache *caches;
 
 static struct slab_cache cache_cache = {
+    .id = TC_NO_ID,
     .lock = SLAB_LOCK_INIT,
+    .depot = {.lock = SLAB_LOCK_INIT},
     .name = "slab_cache",
     .size = sizeof(struct slab_cache),
     .align = SLAB_CACHE_LINE,
@@ -51,23 +59,14 @@ static pthread_once_t boot_once = PTHREAD_ONCE_INIT;
 static void caches_link(struct slab_cache *c)
 {
     slab_lock(&caches_lock);
-    c->prev = NULL;
-    c->next = caches;
-    if (caches)
-        caches->prev = c;
-    caches = c;
+    dlist_push(caches, c);
     slab_unlock(&caches_lock);
 }
 
 static void caches_unlink(struct slab_cache *c)
 {
     slab_lock(&caches_lock);
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        caches = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
+    dlist_del(caches, c);
     slab_unlock(&caches_lock);
 }
 
@@ -75,6 +74,9 @@ static void boot(void)
 {
     slab_layout_compute(&cache_cache.layout, cache_cache.size, cache_cache.align);
     caches_link(&cache_cache);
+    depot_boot();
+    tcache_boot();
+    fork_boot();
 }
 
 void cache_for_each(void (*fn)(struct slab_cache *c, void *arg), void *arg)
@@ -149,6 +151,8 @@ size_t cache_alloc_batch(struct slab_cache *c, void **out, size_t n)
             bool ctor_failed;
             int saved = errno;
             s = slab_create(c, colour, &ctor_failed);
+            if (!s && !ctor_failed && reap_for_memory())
+                s = slab_create(c, colour, &ctor_failed); /* once more */
             slab_lock(&c->lock);
             if (!s) {
                 c->ctor_failures += ctor_failed;
@@ -160,14 +164,16 @@ size_t cache_alloc_batch(struct slab_cache *c, void **out, size_t n)
             page_list_push(&c->lists[SL_FREE], s);
             continue;
         }
+        size_t before = got;
         while (got < n && s->inuse < c->layout.objs)
             out[got++] = slab_take(c, s);
         slab_move(c, s, list_for(c, s));
+        /* Counted before the lock may be dropped to grow. */
+        c->active += got - before;
+        c->allocs += got - before;
+        if (c->active > c->high_mark)
+            c->high_mark = c->active;
     }
-    c->active += got;
-    c->allocs += got;
-    if (c->active > c->high_mark)
-        c->high_mark = c->active;
     slab_unlock(&c->lock);
     return got;
 }
@@ -237,7 +243,7 @@ static void report_free_error(const struct slab_cache *c, const struct free_erro
     }
 }
 
-void cache_free_batch(struct slab_cache *c, void *const *objs, size_t n)
+size_t cache_free_batch(struct slab_cache *c, void *const *objs, size_t n)
 {
     enum { MAX_REPORTS = 8 };
     struct free_error errs[MAX_REPORTS];
@@ -264,6 +270,7 @@ void cache_free_batch(struct slab_cache *c, void *const *objs, size_t n)
     release_chain(c, chain);
     for (size_t k = 0; k < nerr; k++)
         report_free_error(c, &errs[k]);
+    return freed;
 }
 
 /* ---- the API ---- */
@@ -278,6 +285,34 @@ static slab_cache_t *create_fail(const char *name, slab_flags_t flags, int err,
         abort();
     errno = err;
     return NULL;
+}
+
+/* Fill in a descriptor; the caller publishes it on the list of caches. */
+static void cache_init(struct slab_cache *c, const char *name, size_t size, size_t align,
+                       slab_flags_t flags, const struct slab_layout *layout, unsigned id)
+{
+    memset(c, 0, sizeof *c);
+    slab_lock_init(&c->lock);
+    slab_lock_init(&c->depot.lock);
+    c->id = id;
+    c->layout = *layout;
+    c->size = size;
+    c->align = align;
+    c->flags = flags;
+    c->keep_free = (KEEP_FREE_PAGES >> layout->order) > KEEP_FREE_MIN
+                       ? (KEEP_FREE_PAGES >> layout->order) : KEEP_FREE_MIN;
+    c->depot.size_index = depot_initial_size(size);
+    c->depot.max_index = depot_max_size(size);
+    strncpy(c->name, name, sizeof c->name - 1);
+}
+
+void cache_create_internal(struct slab_cache *c, const char *name, size_t size, size_t align)
+{
+    struct slab_layout layout;
+    slab_layout_compute(&layout, size, align);
+    cache_init(c, name, size, align, 0, &layout, TC_NO_ID);
+    c->keep_free = 0; /* with every cache destroyed, every page goes back */
+    caches_link(c);
 }
 
 slab_cache_t *slab_cache_create(const char *name, size_t size, size_t align,
@@ -315,18 +350,13 @@ slab_cache_t *slab_cache_create(const char *name, size_t size, size_t align,
     struct slab_cache *c;
     if (cache_alloc_batch(&cache_cache, (void **)&c, 1) != 1)
         return create_fail(name, flags, ENOMEM, "out of memory for the cache descriptor");
-    memset(c, 0, sizeof *c);
-    slab_lock_init(&c->lock);
-    c->layout = layout;
-    c->size = size;
-    c->align = align;
-    c->flags = flags;
+    unsigned id = TC_NO_ID;
+    if (options_magazines() && !(flags & DEBUG_FLAGS))
+        id = tcache_id_alloc();
+    cache_init(c, name, size, align, flags, &layout, id);
     c->ctor = ctor;
     c->dtor = dtor;
     c->arg = arg;
-    c->keep_free = (KEEP_FREE_PAGES >> layout.order) > KEEP_FREE_MIN
-                       ? (KEEP_FREE_PAGES >> layout.order) : KEEP_FREE_MIN;
-    strncpy(c->name, name, sizeof c->name - 1);
     caches_link(c);
     return c;
 }
@@ -361,8 +391,16 @@ void *slab_cache_alloc(slab_cache_t *c)
         check_cache(c, __func__);
         return NULL;
     }
-    void *obj;
-    return cache_alloc_batch(c, &obj, 1) ? obj : NULL;
+    struct mag_slot *s = tcache_slot(c);
+    if (likely(s != NULL)) {
+        unsigned r = s->rounds;
+        if (likely(r != 0)) {
+            s->rounds = r - 1;
+            counter_inc(&s->alloc_hit);
+            return s->loaded->objs[r - 1];
+        }
+    }
+    return tcache_alloc_slow(c);
 }
 
 void slab_cache_free(slab_cache_t *c, void *obj)
@@ -374,7 +412,75 @@ void slab_cache_free(slab_cache_t *c, void *obj)
                      "NULL cache for %p; ignored", obj);
         return;
     }
-    cache_free_batch(c, &obj, 1);
+    struct mag_slot *s = tcache_slot(c);
+    if (likely(s != NULL)) {
+        unsigned r = s->rounds;
+        if (likely(r < s->size)) {
+            s->loaded->objs[r] = obj;
+            /* release: a fork() between the two stores must not let the
+             * child see a round it was not given */
+            __atomic_store_n(&s->rounds, r + 1, __ATOMIC_RELEASE);
+            counter_inc(&s->free_hit);
+            return;
+        }
+    }
+    tcache_free_slow(c, obj);
+}
+
+static bool check_ptrs(void **ptrs, size_t n, const char *function)
+{
+    if (ptrs || n == 0)
+        return true;
+    slab_reportf(SLAB_ERR_INVALID_ARG, function, NULL, NULL, NULL, n,
+                 "NULL array for %zu objects", n);
+    errno = EINVAL;
+    return false;
+}
+
+size_t slab_cache_alloc_bulk(slab_cache_t *c, size_t n, void **ptrs)
+{
+    if (!check_ptrs(ptrs, n, __func__) || !check_cache(c, __func__))
+        return 0;
+    size_t i = 0;
+    for (; i < n; i++) {
+        ptrs[i] = slab_cache_alloc(c);
+        if (!ptrs[i])
+            break;
+    }
+    if (i == n)
+        return n;
+    slab_cache_free_bulk(c, i, ptrs); /* all or nothing */
+    errno = ENOMEM;
+    return 0;
+}
+
+void slab_cache_free_bulk(slab_cache_t *c, size_t n, void **ptrs)
+{
+    if (!check_ptrs(ptrs, n, __func__))
+        return;
+    for (size_t i = 0; i < n; i++)
+        slab_cache_free(c, ptrs[i]);
+}
+
+int slab_cache_set_reclaim(slab_cache_t *c, void (*fn)(void *arg), void *arg)
+{
+    if (!check_cache(c, __func__))
+        return -1;
+    slab_lock(&c->lock);
+    c->reclaim = fn;
+    c->reclaim_arg = arg;
+    slab_unlock(&c->lock);
+    return 0;
+}
+
+size_t cache_reap_slabs(struct slab_cache *c, bool all)
+{
+    slab_lock(&c->lock);
+    bool idle = all || c->allocs == c->allocs_at_reap;
+    c->allocs_at_reap = c->allocs;
+    struct slab_page *chain = trim_free_locked(c, idle ? 0 : c->keep_free);
+    slab_unlock(&c->lock);
+    return release_chain(c, chain);
 }
 
 size_t slab_cache_shrink(slab_cache_t *c)
@@ -382,9 +488,18 @@ size_t slab_cache_shrink(slab_cache_t *c)
     if (!check_cache(c, __func__))
         return 0;
     slab_lock(&c->lock);
-    struct slab_page *chain = trim_free_locked(c, 0);
+    uint64_t reaped_before = c->reaped;
     slab_unlock(&c->lock);
-    return release_chain(c, chain);
+    /* Objects cached in magazines are free: return them first (slabs
+     * they empty may be released on the way). */
+    tcache_flush_self(c);
+    depot_reap(c, true);
+    slab_lock(&c->lock);
+    struct slab_page *chain = trim_free_locked(c, 0);
+    size_t released = (size_t)(c->reaped - reaped_before);
+    slab_unlock(&c->lock);
+    release_chain(c, chain);
+    return released;
 }
 
 int slab_cache_destroy(slab_cache_t *c)
@@ -397,6 +512,9 @@ int slab_cache_destroy(slab_cache_t *c)
         errno = EINVAL;
         return -1;
     }
+    /* Objects in magazines are free: bring them home first. */
+    tcache_flush_cache(c);
+    depot_reap(c, true);
     slab_lock(&c->lock);
     size_t live = c->active;
     if (live) {
@@ -412,7 +530,9 @@ int slab_cache_destroy(slab_cache_t *c)
     slab_unlock(&c->lock);
     release_chain(c, chain);
     caches_unlink(c);
+    tcache_id_release(c);
     slab_lock_fini(&c->lock);
+    slab_lock_fini(&c->depot.lock);
     cache_free_batch(&cache_cache, (void **)&c, 1);
     return 0;
 }
@@ -444,7 +564,33 @@ int slab_cache_stats(const slab_cache_t *cc, slab_cache_stats_t *out)
     }
     struct slab_cache *c = (struct slab_cache *)cc;
     memset(out, 0, sizeof *out);
+    struct mag_stats ms;
+    tcache_stats(c, &ms);
+    struct depot *d = &c->depot;
+    slab_lock(&d->lock);
+    uint64_t alloc_hit = ms.alloc_hit + d->alloc_hit, alloc_miss = ms.alloc_miss + d->alloc_miss;
+    uint64_t free_hit = ms.free_hit + d->free_hit, free_miss = ms.free_miss + d->free_miss;
+    uint64_t direct_allocs = __atomic_load_n(&d->direct_allocs, __ATOMIC_RELAXED);
+    uint64_t direct_frees = __atomic_load_n(&d->direct_frees, __ATOMIC_RELAXED);
+    out->depot_exchanges = d->exchanges;
+    out->depot_full = d->nfull;
+    out->depot_empty = d->nempty;
+    if (c->id != TC_NO_ID) {
+        out->magazine_size = magazine_rounds(d->size_index);
+        out->batchcount = out->magazine_size / 2 + 1;
+    }
+    slab_unlock(&d->lock);
+    out->alloc_hit = alloc_hit;
+    out->alloc_miss = alloc_miss;
+    out->free_hit = free_hit;
+    out->free_miss = free_miss;
+    uint64_t allocs = alloc_hit + alloc_miss + direct_allocs;
+    uint64_t frees = free_hit + free_miss + direct_frees;
     slab_lock(&c->lock);
+    if (c->id == TC_NO_ID) { /* every call reached the slab layer */
+        allocs = c->allocs;
+        frees = c->frees;
+    }
     out->name = c->name;
     out->object_size = c->size;
     out->stride = c->layout.stride;
@@ -452,15 +598,18 @@ int slab_cache_stats(const slab_cache_t *cc, slab_cache_stats_t *out)
     out->objs_per_slab = c->layout.objs;
     out->pages_per_slab = (size_t)1 << c->layout.order;
     out->colours = c->layout.colours;
-    out->active_objs = c->active;
+    /* Handed to the program: what it took minus what it gave back.  Exact
+     * when no other thread is allocating meanwhile. */
+    out->active_objs = allocs > frees ? (size_t)(allocs - frees) : 0;
+    out->magazine_objs = c->active > out->active_objs ? c->active - out->active_objs : 0;
     out->total_objs = c->total;
     out->partial_slabs = c->lists[SL_PARTIAL].count;
     out->full_slabs = c->lists[SL_FULL].count;
     out->free_slabs = c->lists[SL_FREE].count;
     out->active_slabs = out->partial_slabs + out->full_slabs;
     out->total_slabs = out->active_slabs + out->free_slabs;
-    out->allocations = c->allocs;
-    out->frees = c->frees;
+    out->allocations = allocs;
+    out->frees = frees;
     out->high_mark = c->high_mark;
     out->grown = c->grown;
     out->reaped = c->reaped;
@@ -468,4 +617,27 @@ int slab_cache_stats(const slab_cache_t *cc, slab_cache_stats_t *out)
     out->ctor_failures = c->ctor_failures;
     slab_unlock(&c->lock);
     return 0;
+}
+
+/* ---- fork: every lock, in the library's nesting order ---- */
+
+void cache_fork_prepare(void)
+{
+    pthread_once(&boot_once, boot);
+    slab_lock(&caches_lock);
+    tcache_fork_prepare();
+    for (struct slab_cache *c = caches; c; c = c->next) {
+        slab_lock(&c->depot.lock);
+        slab_lock(&c->lock);
+    }
+}
+
+void cache_fork_parent(void)
+{
+    for (struct slab_cache *c = caches; c; c = c->next) {
+        slab_unlock(&c->lock);
+        slab_unlock(&c->depot.lock);
+    }
+    tcache_fork_parent();
+    slab_unlock(&caches_lock);
 }

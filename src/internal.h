@@ -58,6 +58,7 @@ struct slab_page {
     uint8_t order;                 /* PG_FREE/PG_PAGES/PG_SLAB: block order */
     uint8_t kind;                  /* enum page_kind */
     uint8_t list;                  /* PG_SLAB: enum slab_list */
+    uint8_t clean;                 /* PG_FREE: pages given back to the source */
 };
 
 /* `kind` is read without the buddy lock when the buddy allocator looks at
@@ -72,7 +73,29 @@ static inline void page_set_kind(struct slab_page *p, unsigned kind)
     __atomic_store_n(&p->kind, (uint8_t)kind, __ATOMIC_RELAXED);
 }
 
-/* A doubly linked list of page descriptors, NULL-terminated. */
+/* Intrusive doubly linked lists, NULL-terminated, of any struct with
+ * `next` and `prev` members (page descriptors, caches, arenas, threads). */
+#define dlist_push(head, n)                                                   \
+    do {                                                                      \
+        (n)->prev = NULL;                                                     \
+        (n)->next = (head);                                                   \
+        if (head)                                                             \
+            (head)->prev = (n);                                               \
+        (head) = (n);                                                         \
+    } while (0)
+
+#define dlist_del(head, n)                                                    \
+    do {                                                                      \
+        if ((n)->prev)                                                        \
+            (n)->prev->next = (n)->next;                                      \
+        else                                                                  \
+            (head) = (n)->next;                                               \
+        if ((n)->next)                                                        \
+            (n)->next->prev = (n)->prev;                                      \
+        (n)->next = (n)->prev = NULL;                                         \
+    } while (0)
+
+/* A list of page descriptors with its length. */
 struct page_list {
     struct slab_page *first;
     size_t count;
@@ -80,23 +103,13 @@ struct page_list {
 
 static inline void page_list_push(struct page_list *l, struct slab_page *p)
 {
-    p->prev = NULL;
-    p->next = l->first;
-    if (l->first)
-        l->first->prev = p;
-    l->first = p;
+    dlist_push(l->first, p);
     l->count++;
 }
 
 static inline void page_list_del(struct page_list *l, struct slab_page *p)
 {
-    if (p->prev)
-        p->prev->next = p->next;
-    else
-        l->first = p->next;
-    if (p->next)
-        p->next->prev = p->prev;
-    p->next = p->prev = NULL;
+    dlist_del(l->first, p);
     l->count--;
 }
 
@@ -107,7 +120,6 @@ struct slab_arena {
     slab_page_source_t source;         /* where base and this came from */
     struct slab_arena *next, *prev;    /* all arenas (buddy.c's list) */
     size_t free_pages;                 /* pages free in the buddy allocator */
-    bool decommitted;                  /* wholly free and given back */
     struct slab_page pages[ARENA_PAGES];
 };
 
@@ -146,6 +158,8 @@ static inline struct slab_page *addr_to_page(const void *addr)
 /* ---- page_source.c ---- */
 
 void page_source_get(slab_page_source_t *out);
+void page_source_fork_prepare(void);
+void page_source_fork_parent(void);
 
 /* ---- buddy.c: the page allocator ---- */
 
@@ -156,6 +170,11 @@ struct slab_page *buddy_alloc(unsigned order, unsigned kind);
  * already be PG_NONE. */
 void buddy_free(struct slab_page *head, unsigned order);
 size_t buddy_verify(void);
+/* Decommit free blocks of at least `min_order` not yet given back.
+ * Returns the pages decommitted. */
+size_t buddy_reap(unsigned min_order);
+void buddy_fork_prepare(void);
+void buddy_fork_parent(void);
 
 /* ---- slab.c: one slab's layout, objects and bitmap ---- */
 
@@ -166,6 +185,7 @@ struct slab_layout {
     unsigned map_words;     /* bitmap words; on-slab when objs > 64 */
     unsigned colours;       /* number of colour offsets */
     size_t colour_step;     /* bytes between colour offsets */
+    uint64_t recip;         /* ceil(2^32 / stride): division by multiplying */
 };
 
 bool slab_layout_compute(struct slab_layout *l, size_t size, size_t align);
@@ -178,9 +198,117 @@ size_t slab_verify_one(const struct slab_cache *c, struct slab_page *s);
 /* The small, hot operations on one slab (slab_take, slab_put,
  * slab_obj_index, slab_is_free) follow struct slab_cache below. */
 
+/* ---- depot.c: magazines and the depot ---- */
+
+#define MAG_SIZES 6
+
+/* How many objects a magazine holds is not in the magazine: in the depot
+ * it is implied by the list (full or empty), in a thread's slot it sits in
+ * the slot, so that the fast path touches one line of metadata. */
+struct magazine {
+    struct magazine *next;  /* depot list */
+    uint16_t size;          /* capacity */
+    uint8_t size_index;     /* which magazine cache it came from */
+    void *objs[];
+};
+
+/* The shared magazine with no room: every new slot starts with it. */
+extern struct magazine empty_magazine;
+
+
+struct depot {
+    slab_lock_t lock;
+    struct magazine *full, *empty;
+    size_t nfull, nempty;
+    size_t min_full, min_empty;    /* working set: fewest since last update */
+    unsigned size_index;           /* magazine size now in use */
+    unsigned max_index;            /* the largest it may grow to */
+    uint64_t exchanges, contention;
+    /* counters of slots that were flushed (thread exit, destroy) */
+    uint64_t alloc_hit, alloc_miss, free_hit, free_miss;
+    /* allocations and frees that bypassed magazines (atomic) */
+    uint64_t direct_allocs, direct_frees;
+};
+
+void depot_boot(void);
+unsigned depot_initial_size(size_t object_size);
+unsigned depot_max_size(size_t object_size);
+unsigned magazine_rounds(unsigned size_index);
+void magazine_free(struct magazine *m);
+struct magazine *depot_exchange_full(struct slab_cache *c, struct magazine *give);
+struct magazine *depot_exchange_empty(struct slab_cache *c, struct magazine *give);
+struct magazine *depot_new_empty(struct slab_cache *c);
+/* Take back a slot's magazine holding `rounds` objects. */
+void depot_return(struct slab_cache *c, struct magazine *m, unsigned rounds);
+size_t depot_reap(struct slab_cache *c, bool all);
+
+/* ---- tcache.c: per-thread magazine slots ---- */
+
+#define TC_CHUNK 64
+#define TC_CHUNKS 64
+#define TC_NO_ID (TC_CHUNK * TC_CHUNKS) /* chunk[TC_CHUNKS] is always NULL */
+
+struct mag_slot {
+    struct magazine *loaded;
+    uint32_t rounds;        /* objects in loaded */
+    uint16_t size;          /* loaded->size */
+    uint8_t prev_full;      /* prev is always full or empty */
+    uint8_t busy;           /* a slow path is changing the slot (fork) */
+    struct magazine *prev;
+    struct slab_cache *cache;
+    /* written by the owning thread only, read by statistics (relaxed) */
+    uint64_t alloc_hit, alloc_miss, free_hit, free_miss;
+} __attribute__((aligned(64)));
+
+enum { TC_NEW = 0, TC_LIVE, TC_DEAD };
+
+struct tcache {
+    struct mag_slot *chunk[TC_CHUNKS + 1];
+    struct tcache *next, *prev;
+    int state;
+};
+
+extern __thread struct tcache slab__tc __attribute__((tls_model("initial-exec")));
+
+struct mag_stats {
+    uint64_t alloc_hit, alloc_miss, free_hit, free_miss;
+};
+
+static inline void counter_inc(uint64_t *c)
+{
+    __atomic_store_n(c, __atomic_load_n(c, __ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED);
+}
+
+void tcache_boot(void);
+unsigned tcache_id_alloc(void);
+void tcache_id_release(struct slab_cache *c);
+void *tcache_alloc_slow(struct slab_cache *c);
+void tcache_free_slow(struct slab_cache *c, void *obj);
+void tcache_flush_cache(struct slab_cache *c);
+void tcache_flush_self(struct slab_cache *c);
+void tcache_flush_self_idle(void);
+void tcache_stats(struct slab_cache *c, struct mag_stats *m);
+void tcache_fork_prepare(void);
+void tcache_fork_parent(void);
+/* In the child: other threads' magazines go back to the depots. */
+void tcache_fork_child(void);
+
+/* ---- reap.c ---- */
+
+/* Called on slow paths: runs slab_reap() when the interval has passed. */
+void reap_tick(void);
+/* Page source failed: run reclaim callbacks and reap; true if worth retrying. */
+bool reap_for_memory(void);
+
+/* ---- options.c ---- */
+
+bool options_magazines(void);
+unsigned options_reap_interval_ms(void);
+
 /* ---- cache.c ---- */
 
 struct slab_cache {
+    unsigned id;                      /* per-thread slot, or TC_NO_ID */
     slab_lock_t lock;
     struct page_list lists[SL_NR];    /* partial, full, free slabs */
     struct slab_layout layout;
@@ -195,9 +323,20 @@ struct slab_cache {
     size_t total;                     /* objects in all slabs */
     size_t high_mark;
     uint64_t allocs, frees, grown, reaped, errors, ctor_failures;
+    uint64_t allocs_at_reap;          /* allocs when last reaped */
+    void (*reclaim)(void *arg);       /* called under memory pressure */
+    void *reclaim_arg;
     struct slab_cache *next, *prev;   /* all caches */
     char name[SLAB_NAME_MAX];
+    struct depot depot __attribute__((aligned(64)));
 };
+
+/* This thread's slot for c, or NULL (no magazines yet, or none for c). */
+static inline struct mag_slot *tcache_slot(const struct slab_cache *c)
+{
+    struct mag_slot *chunk = slab__tc.chunk[c->id / TC_CHUNK];
+    return chunk ? &chunk[c->id % TC_CHUNK] : NULL;
+}
 
 /* Take the lowest free object of a slab that has one. */
 static inline void *slab_take(const struct slab_cache *c, struct slab_page *s)
@@ -214,7 +353,9 @@ static inline void *slab_take(const struct slab_cache *c, struct slab_page *s)
 }
 
 /* The object index of p in slab s, or -1 if p is not an object start.
- * Offsets within a slab fit in 32 bits, and 32-bit division is cheap. */
+ * An offset within a slab is below 2^22, so off * recip >> 32 is exactly
+ * off / stride when off is a multiple of stride (and then q * stride ==
+ * off), and no q passes that check when it is not. */
 static inline long slab_obj_index(const struct slab_cache *c, const struct slab_page *s,
                                   const void *p)
 {
@@ -224,8 +365,8 @@ static inline long slab_obj_index(const struct slab_cache *c, const struct slab_
     size_t off = (size_t)((const char *)p - s->s_mem);
     if (off >= (size_t)l->objs * l->stride)
         return -1;
-    uint32_t q = (uint32_t)off / (uint32_t)l->stride;
-    if ((uint32_t)off - q * (uint32_t)l->stride)
+    size_t q = (size_t)(((uint64_t)off * l->recip) >> 32);
+    if (q * l->stride != off)
         return -1;
     return (long)q;
 }
@@ -247,7 +388,20 @@ static inline void slab_put(struct slab_page *s, size_t idx)
 /* The slab layer's paths, in batches: the magazine layer's refill and
  * drain.  alloc returns how many objects it stored (fewer on ENOMEM). */
 size_t cache_alloc_batch(struct slab_cache *c, void **out, size_t n);
-void cache_free_batch(struct slab_cache *c, void *const *objs, size_t n);
+size_t cache_free_batch(struct slab_cache *c, void *const *objs, size_t n);
+/* Set up a cache for libslab's own use (static storage, no magazines, no
+ * constructor, no free slab kept). */
+void cache_create_internal(struct slab_cache *c, const char *name, size_t size, size_t align);
+/* Give back the free slabs of a cache that allocated nothing since the
+ * last call (or of any cache, with `all`), and trim the others to their
+ * keep limit.  Returns slabs released. */
+size_t cache_reap_slabs(struct slab_cache *c, bool all);
+void cache_fork_prepare(void);
+void cache_fork_parent(void);
+
+/* ---- fork.c ---- */
+
+void fork_boot(void);
 
 /* Walk all caches under the cache-list lock. */
 void cache_for_each(void (*fn)(struct slab_cache *c, void *arg), void *arg);
@@ -255,6 +409,8 @@ void cache_for_each(void (*fn)(struct slab_cache *c, void *arg), void *arg);
 /* ---- report.c ---- */
 
 void slab_report(const slab_error_t *err);
+void report_fork_prepare(void);
+void report_fork_parent(void);
 void slab_reportf(slab_error_kind_t kind, const char *function,
                   const struct slab_cache *cache, const struct slab_cache *owner,
                   const void *ptr, size_t count, const char *fmt, ...)

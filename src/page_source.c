@@ -85,3 +85,6 @@ void page_source_get(slab_page_source_t *out)
     *out = current;
     slab_unlock(&source_lock);
 }
+
+void page_source_fork_prepare(void) { slab_lock(&source_lock); }
+void page_source_fork_parent(void) { slab_unlock(&source_lock); }

@@ -84,3 +84,6 @@ void slab_reportf(slab_error_kind_t kind, const char *function,
     };
     slab_report(&err);
 }
+
+void report_fork_prepare(void) { slab_lock(&hook_lock); }
+void report_fork_parent(void) { slab_unlock(&hook_lock); }

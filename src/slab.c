@@ -46,6 +46,7 @@ bool slab_layout_compute(struct slab_layout *l, size_t size, size_t align)
         if (leftover * 8 > bytes)
             continue;
         l->stride = stride;
+        l->recip = (((uint64_t)1 << 32) + stride - 1) / stride;
         l->order = order;
         l->objs = (unsigned)objs;
         l->map_words = (unsigned)words;

@@ -172,6 +172,17 @@ static inline void test_check_buddy_consistent(const slab_buddy_info_t *bi)
  */
 static size_t test_reserve;
 
+/* For the files that test the slab layer itself (exact slab counts,
+ * every free checked): caches created from now on have no per-thread
+ * magazines.  The magazine layer has tests of its own. */
+static inline void test_slab_layer_only(void)
+{
+    slab_options_t o;
+    slab_get_options(&o);
+    o.magazines = 0;
+    slab_set_options(&o);
+}
+
 static inline void test_baseline(void)
 {
     test_reserve = test_used_pages();

@@ -449,6 +449,7 @@ static void test_free_slab_pages(void **state)
 
 int main(void)
 {
+    test_slab_layer_only();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_random_model, setup, teardown),
         cmocka_unit_test_setup_teardown(test_split_and_coalesce, setup, teardown),

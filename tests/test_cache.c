@@ -1275,6 +1275,7 @@ static void test_destroy_returns_all_pages(void **state)
 
 int main(void)
 {
+    test_slab_layer_only();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_create_invalid, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_edges, setup, teardown),

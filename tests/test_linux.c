@@ -54,6 +54,11 @@ _Static_assert(HAS_TYPE(&__get_free_pages, unsigned long (*)(gfp_t, unsigned int
                "__get_free_pages");
 _Static_assert(HAS_TYPE(&get_zeroed_page, unsigned long (*)(gfp_t)), "get_zeroed_page");
 _Static_assert(HAS_TYPE(&free_pages, void (*)(unsigned long, unsigned int)), "free_pages");
+_Static_assert(HAS_TYPE(&kmem_cache_alloc_bulk,
+                        int (*)(struct kmem_cache *, gfp_t, size_t, void **)),
+               "kmem_cache_alloc_bulk");
+_Static_assert(HAS_TYPE(&kmem_cache_free_bulk, void (*)(struct kmem_cache *, size_t, void **)),
+               "kmem_cache_free_bulk");
 _Static_assert(HAS_TYPE(GFP_KERNEL, unsigned int) || HAS_TYPE(GFP_KERNEL, int),
                "GFP flags are integer constants");
 _Static_assert(HAS_TYPE(KMEM_CACHE(foo_for_type_check, 0), struct kmem_cache *),
@@ -287,14 +292,48 @@ static void test_pages(void **state)
     assert_verify_clean();
 }
 
+/* kmem_cache_alloc_bulk is all or nothing; kmem_cache_free_bulk with a NULL
+ * cache frees each object to the cache that owns it, as in the kernel. */
+static void test_bulk(void **state)
+{
+    (void)state;
+    struct kmem_cache *a = kmem_cache_create("bulk-a", 48, 0, 0, NULL);
+    struct kmem_cache *b = kmem_cache_create("bulk-b", 200, 0, 0, NULL);
+    assert_non_null(a);
+    assert_non_null(b);
+    void *pa[300], *pb[300], *mixed[600];
+    assert_int_equal(kmem_cache_alloc_bulk(a, GFP_KERNEL | __GFP_ZERO, 300, pa), 300);
+    assert_int_equal(kmem_cache_alloc_bulk(b, GFP_KERNEL, 300, pb), 300);
+    for (size_t i = 0; i < 300; i++) {
+        assert_ptr_equal(slab_owner(pa[i]), (slab_cache_t *)a);
+        assert_ptr_equal(slab_owner(pb[i]), (slab_cache_t *)b);
+        for (size_t k = 0; k < 48; k++)
+            assert_int_equal(((unsigned char *)pa[i])[k], 0);
+        mixed[2 * i] = pa[i];
+        mixed[2 * i + 1] = pb[i];
+    }
+    assert_int_equal(test_stats((slab_cache_t *)a).active_objs, 300);
+    kmem_cache_free_bulk(NULL, 600, mixed);
+    assert_int_equal(test_stats((slab_cache_t *)a).active_objs, 0);
+    assert_int_equal(test_stats((slab_cache_t *)b).active_objs, 0);
+    assert_int_equal(kmem_cache_alloc_bulk(a, GFP_KERNEL, 10, pa), 10);
+    kmem_cache_free_bulk(a, 10, pa);
+    kmem_cache_destroy(a);
+    kmem_cache_destroy(b);
+    expect_no_error();
+    assert_verify_clean();
+}
+
 int main(void)
 {
+    test_slab_layer_only();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_signatures_callable, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kmem_cache_macro, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kernel_ctor, setup, teardown),
         cmocka_unit_test_setup_teardown(test_zeroing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pages, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bulk, setup, teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, NULL);
 }

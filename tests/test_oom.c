@@ -2,10 +2,11 @@
  * test_oom.c - running out of memory at every point a workload maps some.
  *
  * A counting page source wraps the default one: it records every live
- * mapping, the bytes outstanding, and fails its k-th map() when asked.
- * For k = 1, 2, 3, ... a workload (two caches, one with a constructor,
- * enough objects for several arenas, plus large page blocks) runs with
- * the k-th map from its start failing.  Every NULL must carry ENOMEM, the
+ * mapping, the bytes outstanding, and fails from its k-th map() on when
+ * asked (memory stays short: libslab's reclaim-and-retry must not get
+ * round it).  For k = 1, 2, 3, ... a workload (two caches, one with a
+ * constructor, enough objects for several arenas, plus large page
+ * blocks) runs with maps failing from the k-th on.  Every NULL must carry ENOMEM, the
  * heap must verify, and after everything is freed the source must hold
  * exactly what it held before.  The loop ends with the first run whose
  * maps all succeed.
@@ -25,7 +26,7 @@ struct mapping {
 struct counting_source {
     size_t maps, unmaps, decommits;
     size_t failures;       /* maps refused */
-    size_t fail_at;        /* refuse the map with this number (0: never) */
+    size_t fail_at;        /* refuse maps from this number on (0: never) */
     size_t outstanding;    /* bytes mapped and not unmapped */
     size_t bad_unmaps;     /* unmap of something this source did not map */
     size_t bad_decommits;  /* decommit outside a live mapping */
@@ -43,7 +44,7 @@ static void *counting_map(void *ctx, size_t size, size_t align)
     if (size == 0 || size % SLAB_PAGE_SIZE != 0 || align < SLAB_PAGE_SIZE ||
         (align & (align - 1)) != 0)
         s->bad_args++;
-    if (s->fail_at && s->maps == s->fail_at) {
+    if (s->fail_at && s->maps >= s->fail_at) {
         s->failures++;
         return NULL;
     }
@@ -454,6 +455,7 @@ static void test_switch_source(void **state)
 
 int main(void)
 {
+    test_slab_layer_only();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_fail_every_map, setup, teardown),
         cmocka_unit_test_setup_teardown(test_direct_failures, setup, teardown),

@@ -87,6 +87,30 @@ static inline void kmem_cache_free(struct kmem_cache *s, void *objp)
     slab_cache_free((slab_cache_t *)s, objp);
 }
 
+/* Returns `size` with every object allocated, or 0 with none. */
+static inline int kmem_cache_alloc_bulk(struct kmem_cache *s, gfp_t flags, size_t size,
+                                        void **p)
+{
+    size_t n = slab_cache_alloc_bulk((slab_cache_t *)s, size, p);
+    if (n && (flags & __GFP_ZERO))
+        for (size_t i = 0; i < n; i++)
+            memset(p[i], 0, slab_cache_object_size((slab_cache_t *)s));
+    return (int)n;
+}
+
+/* As in the kernel, s may be NULL: each object goes to the cache that
+ * owns it. */
+static inline void kmem_cache_free_bulk(struct kmem_cache *s, size_t size, void **p)
+{
+    if (s) {
+        slab_cache_free_bulk((slab_cache_t *)s, size, p);
+        return;
+    }
+    for (size_t i = 0; i < size; i++)
+        if (p[i])
+            slab_cache_free(slab_owner(p[i]), p[i]);
+}
+
 static inline void kmem_cache_destroy(struct kmem_cache *s)
 {
     if (s) /* the kernel accepts NULL */

@@ -1,0 +1,83 @@
+/*
+ * options.c - the one place options come from.
+ *
+ * Defaults, overridden by the environment (read once, at first use), then
+ * by slab_set_options().  Readers take a snapshot; options apply to what
+ * happens after they change (magazines: caches created later).
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+static slab_options_t opts = {
+    .magazines = 1,
+    .reap_interval_ms = 15000,
+};
+static pthread_once_t env_once = PTHREAD_ONCE_INIT;
+
+static bool env_uint(const char *name, unsigned long *out)
+{
+    const char *v = getenv(name);
+    if (!v || !*v)
+        return false;
+    char *end;
+    errno = 0;
+    unsigned long x = strtoul(v, &end, 10);
+    if (errno || *end || x > 0xffffffffUL) {
+        slab_reportf(SLAB_ERR_INVALID_ARG, "environment", NULL, NULL, NULL, 0,
+                     "%s=%s is not a number; ignored", name, v);
+        return false;
+    }
+    *out = x;
+    return true;
+}
+
+static void read_env(void)
+{
+    unsigned long x;
+    if (env_uint("SLAB_MAGAZINES", &x))
+        opts.magazines = x != 0;
+    if (env_uint("SLAB_REAP_INTERVAL", &x))
+        opts.reap_interval_ms = (unsigned)x;
+}
+
+static void boot(void)
+{
+    pthread_once(&env_once, read_env);
+}
+
+bool options_magazines(void)
+{
+    boot();
+    return __atomic_load_n(&opts.magazines, __ATOMIC_RELAXED);
+}
+
+unsigned options_reap_interval_ms(void)
+{
+    boot();
+    return __atomic_load_n(&opts.reap_interval_ms, __ATOMIC_RELAXED);
+}
+
+void slab_get_options(slab_options_t *out)
+{
+    if (!out)
+        return;
+    out->magazines = options_magazines();
+    out->reap_interval_ms = options_reap_interval_ms();
+}
+
+int slab_set_options(const slab_options_t *o)
+{
+    if (!o) {
+        slab_reportf(SLAB_ERR_INVALID_ARG, __func__, NULL, NULL, NULL, 0, "NULL options");
+        errno = EINVAL;
+        return -1;
+    }
+    boot();
+    __atomic_store_n(&opts.magazines, o->magazines != 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&opts.reap_interval_ms, o->reap_interval_ms, __ATOMIC_RELAXED);
+    return 0;
+}
