@@ -1,38 +1,90 @@
 /*
  * bench/bench_cache.c - owns the allocation benchmark: nanoseconds per
- * alloc+free pair for a libslab cache (its normal, locked entry points)
- * against malloc/free of the same size, in three workloads:
+ * alloc+free pair for a libslab cache (its public entry points, with the
+ * per-thread magazines on as by default) against malloc/free of the same
+ * size, in these workloads:
  *
- *   hot_lifo_64     allocate one 64-byte object, free it, repeat
- *   batch_1000_64   allocate 1000 64-byte objects, free them in a random
- *                   order (precomputed permutations, shuffled before timing)
- *   ctor_256_mutex  a 256-byte zeroed payload plus an initialised pthread
- *                   mutex, one at a time: the cache's constructor does that
- *                   work once per object; the malloc side does malloc +
- *                   memset + pthread_mutex_init and pthread_mutex_destroy +
- *                   free on every pair
+ *   hot_lifo_64           allocate one 64-byte object, free it, repeat
+ *   batch_1000_64         allocate 1000 64-byte objects, free them in a
+ *                         random order (precomputed permutations, shuffled
+ *                         before timing)
+ *   ctor_256_mutex        a 256-byte zeroed payload plus an initialised
+ *                         pthread mutex, one at a time: the cache's
+ *                         constructor does that work once per object; the
+ *                         malloc side does malloc + memset +
+ *                         pthread_mutex_init and pthread_mutex_destroy +
+ *                         free on every pair
+ *   2t_own_hot_lifo_64    2 threads, each running hot_lifo_64 on its own
+ *                         objects at the same time
+ *   2t_own_batch_1000_64  2 threads, each running batch_1000_64 on its own
+ *                         objects (its own pointer array, the same shared
+ *                         read-only permutations) at the same time
+ *   2t_prodcons_64        2 threads: a producer allocates 64-byte objects,
+ *                         writes a sequence number into each and passes it
+ *                         through a lock-free single-producer/single-consumer
+ *                         ring of 1024 slots to a consumer, which checks the
+ *                         number and frees the object (every free is of an
+ *                         object another thread allocated).  The ring
+ *                         indices are published every 32 items (and when
+ *                         the ring is full or the run ends) on both sides.
  *
- * Each figure is the best of 3 repetitions of ~0.3 s (CLOCK_MONOTONIC).
+ * A 2-thread figure is aggregate: total pairs of both threads / wall time
+ * from the moment both threads are released by a barrier until the later
+ * one finishes (thread creation and exit are not timed).  With perfect
+ * scaling 2t_own_* is half its single-thread workload's figure; bench/run.sh
+ * reports that as a scaling ratio.  For 2t_prodcons_64 a pair is one object
+ * produced and consumed; the same hand-off without any allocation (objects
+ * taken round-robin from a static pool) is measured too and printed as a
+ * "baseline" line, the part of the figure that is the ring's and not the
+ * allocator's.
+ *
+ * Measurement: each figure is the best of --reps (3) repetitions of
+ * ~--time (0.3 s) each (CLOCK_MONOTONIC), after a calibration that doubles
+ * the work until one run takes 1/10 of that and doubles as the warm-up; every
+ * allocator gets exactly the same calibration, warm-up, code and order
+ * (libslab first, then malloc, workload by workload).  Multi-threaded runs
+ * start fresh threads for every run, for every allocator alike.  Nothing is
+ * pinned: CPU affinity could be set identically for every allocator, but on
+ * a small machine shared with other work it would tie a thread to a busy CPU;
+ * the scheduler is left to place threads.  No allocator is tuned (no mallopt,
+ * no MALLOC_CONF and the like).  Every allocated pointer passes through an
+ * empty asm statement that "uses" it and clobbers memory, so the compiler
+ * can neither drop nor merge allocations.  Waiting on the ring spins with a
+ * pause instruction for a while, then yields the CPU.
+ *
  * One line per workload per allocator, key=value, starting "result":
  *
  *   result workload=hot_lifo_64 allocator=libslab ns_per_pair=9.87 ...
  *   result workload=hot_lifo_64 allocator=malloc malloc=glibc ns_per_pair=...
  *
+ * Every line carries vcsw_pk, the process's voluntary context switches (a
+ * thread blocking, e.g. on a contended lock) per 1000 pairs over the whole
+ * measurement, calibration included.  2-thread lines also carry threads=2, the 2t_own ones base=<single-thread
+ * workload>; the 2t_prodcons ones the ring waits per 1000 items of the last
+ * repetition (ring_full_pk: producer found the ring full, ring_empty_pk:
+ * consumer found it empty).  libslab lines carry its magazine counters over
+ * the whole measurement, per 1000 allocations: slab-layer refills
+ * (refill_pk), depot magazine exchanges (depot_xchg_pk) and frees that had
+ * to bypass the magazines (free_miss_pk), and the magazine size at the end.
+ *
  * The malloc in use is whatever LD_PRELOAD supplies; its name is taken from
  * --label or found with dladdr().  bench/run.sh compares several.
  *
- * Options: --smoke (tiny fixed run, no timing claims; for the test suite),
- * --label NAME, --time SECONDS (per repetition), --reps N.
+ * Options: --smoke (tiny fixed run of every workload, no timing claims; for
+ * the test suite), --label NAME, --time SECONDS (per repetition), --reps N.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include <slab.h>
@@ -41,6 +93,12 @@
 #define BATCH 1000
 #define NPERM 64
 #define CTOR_PAYLOAD 256
+#define NTHREADS 2
+#define RING_SLOTS 1024 /* a power of two */
+#define HANDOFF 32      /* items between publications of a ring index */
+#define SPINS_BEFORE_YIELD 128
+
+#define ALWAYS_INLINE inline __attribute__((always_inline))
 
 /* Keep the compiler from dropping or merging allocations: the pointer is
  * "used" and memory is "clobbered" at this point. */
@@ -62,6 +120,12 @@ static void die(const char *what)
     exit(1);
 }
 
+static void die_rc(const char *what, int rc)
+{
+    errno = rc;
+    die(what);
+}
+
 /* ---------------------------------------------------------------- */
 /* State shared by the workloads                                      */
 
@@ -70,6 +134,7 @@ struct ctor_obj {
     unsigned char payload[CTOR_PAYLOAD];
 };
 
+/* Only the main thread allocates from the constructed cache. */
 static uint64_t ctor_calls, dtor_calls;
 
 static int ctor_obj_ctor(void *obj, void *arg)
@@ -121,65 +186,81 @@ static void make_perms(void)
 }
 
 /* ---------------------------------------------------------------- */
-/* Workloads: each runs `units` units of work (a unit is one pair, or one */
-/* batch of BATCH pairs).                                               */
+/* The 64-byte object loops, shared by the 1- and 2-thread workloads so */
+/* that the scaling ratio compares the same code.  `slab` is a constant */
+/* at every call site: each caller gets its own specialised copy.       */
 
-static void slab_hot(uint64_t units)
+static ALWAYS_INLINE void *small_alloc(int slab)
 {
-    for (uint64_t i = 0; i < units; i++) {
-        void *p = slab_cache_alloc(small_cache);
-        if (__builtin_expect(p == NULL, 0))
-            die("slab_cache_alloc");
-        keep(p);
+    void *p = slab ? slab_cache_alloc(small_cache) : malloc(SMALL_SIZE);
+    if (__builtin_expect(p == NULL, 0))
+        die(slab ? "slab_cache_alloc" : "malloc");
+    keep(p);
+    return p;
+}
+
+static ALWAYS_INLINE void small_free(int slab, void *p)
+{
+    if (slab)
         slab_cache_free(small_cache, p);
-    }
+    else
+        free(p);
 }
 
-static void malloc_hot(uint64_t units)
+static ALWAYS_INLINE void hot_loop(int slab, uint64_t units)
 {
     for (uint64_t i = 0; i < units; i++) {
-        void *p = malloc(SMALL_SIZE);
-        if (__builtin_expect(p == NULL, 0))
-            die("malloc");
-        keep(p);
-        free(p);
+        void *p = small_alloc(slab);
+        small_free(slab, p);
     }
 }
 
-static void slab_batch(uint64_t units)
+static ALWAYS_INLINE void batch_loop(int slab, uint64_t units, void **v)
 {
     for (uint64_t b = 0; b < units; b++) {
         const uint16_t *perm = perms[b % NPERM];
-        for (unsigned i = 0; i < BATCH; i++) {
-            void *p = slab_cache_alloc(small_cache);
-            if (__builtin_expect(p == NULL, 0))
-                die("slab_cache_alloc");
-            keep(p);
-            ptrs[i] = p;
-        }
         for (unsigned i = 0; i < BATCH; i++)
-            slab_cache_free(small_cache, ptrs[perm[i]]);
+            v[i] = small_alloc(slab);
+        for (unsigned i = 0; i < BATCH; i++)
+            small_free(slab, v[perm[i]]);
     }
 }
 
-static void malloc_batch(uint64_t units)
+/* ---------------------------------------------------------------- */
+/* Single-thread workloads: each runs `units` units of work (a unit is */
+/* one pair, or one batch of BATCH pairs) and returns the elapsed ns.  */
+
+static double slab_hot(uint64_t units)
 {
-    for (uint64_t b = 0; b < units; b++) {
-        const uint16_t *perm = perms[b % NPERM];
-        for (unsigned i = 0; i < BATCH; i++) {
-            void *p = malloc(SMALL_SIZE);
-            if (__builtin_expect(p == NULL, 0))
-                die("malloc");
-            keep(p);
-            ptrs[i] = p;
-        }
-        for (unsigned i = 0; i < BATCH; i++)
-            free(ptrs[perm[i]]);
-    }
+    double t0 = now_ns();
+    hot_loop(1, units);
+    return now_ns() - t0;
 }
 
-static void slab_ctor(uint64_t units)
+static double malloc_hot(uint64_t units)
 {
+    double t0 = now_ns();
+    hot_loop(0, units);
+    return now_ns() - t0;
+}
+
+static double slab_batch(uint64_t units)
+{
+    double t0 = now_ns();
+    batch_loop(1, units, ptrs);
+    return now_ns() - t0;
+}
+
+static double malloc_batch(uint64_t units)
+{
+    double t0 = now_ns();
+    batch_loop(0, units, ptrs);
+    return now_ns() - t0;
+}
+
+static double slab_ctor(uint64_t units)
+{
+    double t0 = now_ns();
     for (uint64_t i = 0; i < units; i++) {
         struct ctor_obj *o = slab_cache_alloc(ctor_cache);
         if (__builtin_expect(o == NULL, 0))
@@ -187,10 +268,12 @@ static void slab_ctor(uint64_t units)
         keep(o);
         slab_cache_free(ctor_cache, o);
     }
+    return now_ns() - t0;
 }
 
-static void malloc_ctor(uint64_t units)
+static double malloc_ctor(uint64_t units)
 {
+    double t0 = now_ns();
     for (uint64_t i = 0; i < units; i++) {
         struct ctor_obj *o = malloc(sizeof *o);
         if (__builtin_expect(o == NULL, 0))
@@ -201,7 +284,248 @@ static void malloc_ctor(uint64_t units)
         pthread_mutex_destroy(&o->lock);
         free(o);
     }
+    return now_ns() - t0;
 }
+
+/* ---------------------------------------------------------------- */
+/* Threads                                                              */
+
+/* One worker thread: its start barrier, its work, its own start and end. */
+struct worker {
+    _Alignas(64) pthread_barrier_t *start;
+    void (*fn)(struct worker *);
+    uint64_t units;
+    double t0, t1;
+    int index;
+    void *ctx;
+};
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    pthread_barrier_wait(w->start);
+    w->t0 = now_ns();
+    w->fn(w);
+    w->t1 = now_ns();
+    return NULL;
+}
+
+/* Start NTHREADS fresh threads running fn, released together by a
+ * barrier; each records its own start and end.  Returns the wall time from
+ * the earliest start to the latest end (thread creation and exit, where
+ * allocators set up and tear down per-thread state, are left out alike). */
+static double run_threads(void (*fn)(struct worker *), uint64_t units, void *ctx)
+{
+    static struct worker w[NTHREADS];
+    pthread_t tid[NTHREADS];
+    pthread_barrier_t start;
+    int rc = pthread_barrier_init(&start, NULL, NTHREADS);
+    if (rc)
+        die_rc("pthread_barrier_init", rc);
+    for (int i = 0; i < NTHREADS; i++) {
+        w[i].start = &start;
+        w[i].fn = fn;
+        w[i].units = units;
+        w[i].t0 = w[i].t1 = 0;
+        w[i].index = i;
+        w[i].ctx = ctx;
+        rc = pthread_create(&tid[i], NULL, worker_main, &w[i]);
+        if (rc)
+            die_rc("pthread_create", rc);
+    }
+    for (int i = 0; i < NTHREADS; i++) {
+        rc = pthread_join(tid[i], NULL);
+        if (rc)
+            die_rc("pthread_join", rc);
+    }
+    pthread_barrier_destroy(&start);
+    double t0 = w[0].t0, t1 = w[0].t1;
+    for (int i = 1; i < NTHREADS; i++) {
+        if (w[i].t0 < t0)
+            t0 = w[i].t0;
+        if (w[i].t1 > t1)
+            t1 = w[i].t1;
+    }
+    return t1 - t0;
+}
+
+static ALWAYS_INLINE void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ volatile("yield" ::: "memory");
+#else
+    atomic_signal_fence(memory_order_seq_cst);
+#endif
+}
+
+/* Wait a little: spin first, then give the CPU away (the two threads may
+ * share one CPU, and under valgrind they always do). */
+static void backoff(unsigned *spins)
+{
+    if (++*spins < SPINS_BEFORE_YIELD)
+        cpu_relax();
+    else
+        sched_yield();
+}
+
+/* ---- 2t_own: every thread its own objects ---- */
+
+struct own_ctx {
+    _Alignas(64) void *v[BATCH];
+};
+static struct own_ctx own_ctx[NTHREADS];
+
+static void own_slab_hot(struct worker *w) { hot_loop(1, w->units); }
+static void own_malloc_hot(struct worker *w) { hot_loop(0, w->units); }
+static void own_slab_batch(struct worker *w) { batch_loop(1, w->units, own_ctx[w->index].v); }
+static void own_malloc_batch(struct worker *w) { batch_loop(0, w->units, own_ctx[w->index].v); }
+
+/* `units` per thread. */
+static double slab_2t_hot(uint64_t units) { return run_threads(own_slab_hot, units, NULL); }
+static double malloc_2t_hot(uint64_t units) { return run_threads(own_malloc_hot, units, NULL); }
+static double slab_2t_batch(uint64_t units) { return run_threads(own_slab_batch, units, NULL); }
+static double malloc_2t_batch(uint64_t units) { return run_threads(own_malloc_batch, units, NULL); }
+
+/* ---- 2t_prodcons: a single-producer/single-consumer ring ---- */
+
+enum pc_source { PC_SLAB, PC_MALLOC, PC_POOL };
+
+struct ring {
+    _Alignas(64) atomic_size_t head; /* next item to consume; consumer writes */
+    _Alignas(64) atomic_size_t tail; /* next item to produce; producer writes */
+    /* Slots are plain: a slot is written before the release store of tail
+     * that publishes it and read after the acquire load that sees it; it is
+     * written again only after the consumer's release of head past it. */
+    _Alignas(64) void *slot[RING_SLOTS];
+    _Alignas(64) uint64_t items;
+    uint64_t full_waits;  /* producer: ring full (producer side only) */
+    _Alignas(64) uint64_t empty_waits; /* consumer: ring empty (consumer side only) */
+    int bad;              /* consumer: a sequence number was wrong */
+};
+
+static struct ring ring;
+
+/* The no-allocation baseline hands out these, round robin: object i is
+ * reused only after the consumer has released item i - RING_SLOTS. */
+static struct pool_obj {
+    _Alignas(64) uint64_t words[SMALL_SIZE / sizeof(uint64_t)];
+} pool[RING_SLOTS];
+
+static ALWAYS_INLINE void producer_loop(struct ring *q, enum pc_source src)
+{
+    const uint64_t n = q->items;
+    size_t tail = 0, head = 0, published = 0;
+    uint64_t waits = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        if (tail - head == RING_SLOTS) {
+            head = atomic_load_explicit(&q->head, memory_order_acquire);
+            if (tail - head == RING_SLOTS) {
+                if (published != tail) { /* let the consumer see everything */
+                    atomic_store_explicit(&q->tail, tail, memory_order_release);
+                    published = tail;
+                }
+                waits++;
+                unsigned spins = 0;
+                do
+                    backoff(&spins);
+                while (tail - (head = atomic_load_explicit(&q->head, memory_order_acquire)) ==
+                       RING_SLOTS);
+            }
+        }
+        void *p;
+        if (src == PC_POOL)
+            p = &pool[tail & (RING_SLOTS - 1)];
+        else
+            p = small_alloc(src == PC_SLAB);
+        *(uint64_t *)p = i;
+        q->slot[tail & (RING_SLOTS - 1)] = p;
+        tail++;
+        if (tail - published >= HANDOFF) {
+            atomic_store_explicit(&q->tail, tail, memory_order_release);
+            published = tail;
+        }
+    }
+    atomic_store_explicit(&q->tail, tail, memory_order_release);
+    q->full_waits = waits;
+}
+
+static ALWAYS_INLINE void consumer_loop(struct ring *q, enum pc_source src)
+{
+    const uint64_t n = q->items;
+    size_t head = 0, tail = 0;
+    uint64_t waits = 0;
+    int bad = 0;
+    while (head < n) {
+        if (head == tail) {
+            tail = atomic_load_explicit(&q->tail, memory_order_acquire);
+            if (head == tail) {
+                waits++;
+                unsigned spins = 0;
+                do
+                    backoff(&spins);
+                while ((tail = atomic_load_explicit(&q->tail, memory_order_acquire)) == head);
+            }
+        }
+        while (head != tail) {
+            void *p = q->slot[head & (RING_SLOTS - 1)];
+            bad |= *(const uint64_t *)p != (uint64_t)head;
+            if (src != PC_POOL)
+                small_free(src == PC_SLAB, p);
+            head++;
+            if ((head & (HANDOFF - 1)) == 0)
+                atomic_store_explicit(&q->head, head, memory_order_release);
+        }
+        atomic_store_explicit(&q->head, head, memory_order_release);
+    }
+    q->empty_waits = waits;
+    q->bad = bad;
+}
+
+static void pc_slab(struct worker *w)
+{
+    if (w->index == 0)
+        producer_loop(w->ctx, PC_SLAB);
+    else
+        consumer_loop(w->ctx, PC_SLAB);
+}
+
+static void pc_malloc(struct worker *w)
+{
+    if (w->index == 0)
+        producer_loop(w->ctx, PC_MALLOC);
+    else
+        consumer_loop(w->ctx, PC_MALLOC);
+}
+
+static void pc_pool(struct worker *w)
+{
+    if (w->index == 0)
+        producer_loop(w->ctx, PC_POOL);
+    else
+        consumer_loop(w->ctx, PC_POOL);
+}
+
+/* `units` items in all. */
+static double run_pc(void (*fn)(struct worker *), uint64_t units)
+{
+    atomic_store_explicit(&ring.head, 0, memory_order_relaxed);
+    atomic_store_explicit(&ring.tail, 0, memory_order_relaxed);
+    ring.items = units;
+    ring.full_waits = ring.empty_waits = 0;
+    ring.bad = 0;
+    double ns = run_threads(fn, units, &ring);
+    if (ring.bad) {
+        fprintf(stderr, "bench_cache: 2t_prodcons: the consumer saw a wrong sequence number\n");
+        exit(1);
+    }
+    return ns;
+}
+
+static double slab_2t_pc(uint64_t units) { return run_pc(pc_slab, units); }
+static double malloc_2t_pc(uint64_t units) { return run_pc(pc_malloc, units); }
+static double pool_2t_pc(uint64_t units) { return run_pc(pc_pool, units); }
 
 /* ---------------------------------------------------------------- */
 /* Timing                                                               */
@@ -212,31 +536,44 @@ static int smoke;
 
 struct result {
     double ns_per_pair;
-    uint64_t pairs; /* per repetition */
+    uint64_t pairs;       /* per repetition */
+    uint64_t all_pairs;   /* in calibration and every repetition */
+    double vcsw_pk;       /* voluntary context switches per 1000 pairs */
 };
 
-static struct result measure(void (*fn)(uint64_t), uint64_t pairs_per_unit)
+static long voluntary_switches(void)
 {
-    struct result r = {0, 0};
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0) /* every thread, exited ones too */
+        return 0;
+    return ru.ru_nvcsw;
+}
+
+/* fn(units) runs units units of pairs_per_unit pairs and returns the ns
+ * they took.  calib_units: where calibration starts; smoke_units: the
+ * whole of a --smoke run. */
+static struct result measure(double (*fn)(uint64_t), uint64_t pairs_per_unit,
+                             uint64_t calib_units, uint64_t smoke_units)
+{
+    struct result r = {0, 0, 0, 0};
     uint64_t units;
+    long vcsw0 = voluntary_switches();
 
     if (smoke) {
-        units = pairs_per_unit > 1 ? 5 : 5000;
-        double t0 = now_ns();
-        fn(units);
-        double t1 = now_ns();
-        r.pairs = units * pairs_per_unit;
-        r.ns_per_pair = (t1 - t0) / (double)r.pairs;
+        units = smoke_units;
+        double ns = fn(units);
+        r.pairs = r.all_pairs = units * pairs_per_unit;
+        r.ns_per_pair = ns / (double)r.pairs;
+        r.vcsw_pk = 1000.0 * (double)(voluntary_switches() - vcsw0) / (double)r.all_pairs;
         return r;
     }
 
     /* Calibrate (and warm up): double until a run takes >= 1/10 target. */
-    units = pairs_per_unit > 1 ? 1 : 1000;
+    units = calib_units;
     double elapsed;
     for (;;) {
-        double t0 = now_ns();
-        fn(units);
-        elapsed = now_ns() - t0;
+        elapsed = fn(units);
+        r.all_pairs += units * pairs_per_unit;
         if (elapsed >= target_ns / 10 || units > (UINT64_MAX >> 2))
             break;
         units *= 2;
@@ -246,13 +583,13 @@ static struct result measure(void (*fn)(uint64_t), uint64_t pairs_per_unit)
 
     r.ns_per_pair = 0;
     for (int i = 0; i < reps; i++) {
-        double t0 = now_ns();
-        fn(units);
-        double ns = (now_ns() - t0) / (double)(units * pairs_per_unit);
+        double ns = fn(units) / (double)(units * pairs_per_unit);
+        r.all_pairs += units * pairs_per_unit;
         if (i == 0 || ns < r.ns_per_pair)
             r.ns_per_pair = ns;
     }
     r.pairs = units * pairs_per_unit;
+    r.vcsw_pk = 1000.0 * (double)(voluntary_switches() - vcsw0) / (double)r.all_pairs;
     return r;
 }
 
@@ -280,15 +617,89 @@ static const char *malloc_name(const char *label, const char **path)
     return "malloc";
 }
 
-static void report(const char *workload, const char *allocator,
-                   const char *mname, struct result r)
+static void report_start(const char *kind, const char *workload, const char *allocator,
+                         const char *mname, struct result r)
 {
-    printf("result workload=%s allocator=%s", workload, allocator);
+    printf("%s workload=%s allocator=%s", kind, workload, allocator);
     if (mname)
         printf(" malloc=%s", mname);
-    printf(" ns_per_pair=%.3f pairs=%" PRIu64 " reps=%d%s\n", r.ns_per_pair,
-           r.pairs, smoke ? 1 : reps, smoke ? " smoke=1" : "");
+    printf(" ns_per_pair=%.3f pairs=%" PRIu64 " reps=%d%s vcsw_pk=%.4f", r.ns_per_pair,
+           r.pairs, smoke ? 1 : reps, smoke ? " smoke=1" : "", r.vcsw_pk);
+}
+
+static double per_k(uint64_t n, uint64_t of)
+{
+    return of ? 1000.0 * (double)n / (double)of : 0.0;
+}
+
+struct workload {
+    const char *name;
+    const char *base; /* the single-thread workload a 2t_own one scales */
+    double (*slab_fn)(uint64_t);
+    double (*malloc_fn)(uint64_t);
+    slab_cache_t **cache; /* the cache libslab uses */
+    uint64_t pairs_per_unit, calib_units, smoke_units;
+    int threads;
+    int prodcons;
+};
+
+static const struct workload workloads[] = {
+    {"hot_lifo_64", NULL, slab_hot, malloc_hot, &small_cache, 1, 1000, 5000, 1, 0},
+    {"batch_1000_64", NULL, slab_batch, malloc_batch, &small_cache, BATCH, 1, 5, 1, 0},
+    {"ctor_256_mutex", NULL, slab_ctor, malloc_ctor, &ctor_cache, 1, 1000, 5000, 1, 0},
+    {"2t_own_hot_lifo_64", "hot_lifo_64", slab_2t_hot, malloc_2t_hot, &small_cache,
+     NTHREADS, 1000, 2500, NTHREADS, 0},
+    {"2t_own_batch_1000_64", "batch_1000_64", slab_2t_batch, malloc_2t_batch, &small_cache,
+     NTHREADS * BATCH, 1, 3, NTHREADS, 0},
+    {"2t_prodcons_64", NULL, slab_2t_pc, malloc_2t_pc, &small_cache, 1, 4096, 5000,
+     NTHREADS, 1},
+};
+
+static void run_workload(const struct workload *wl, const char *mname)
+{
+    slab_cache_stats_t s0, s1;
+    int have = slab_cache_stats(*wl->cache, &s0) == 0;
+    struct result r = measure(wl->slab_fn, wl->pairs_per_unit, wl->calib_units,
+                              wl->smoke_units);
+    have = have && slab_cache_stats(*wl->cache, &s1) == 0;
+    report_start("result", wl->name, "libslab", NULL, r);
+    if (wl->threads > 1)
+        printf(" threads=%d", wl->threads);
+    if (wl->base)
+        printf(" base=%s", wl->base);
+    if (wl->prodcons)
+        printf(" ring_full_pk=%.3f ring_empty_pk=%.3f",
+               per_k(ring.full_waits, ring.items), per_k(ring.empty_waits, ring.items));
+    if (have) {
+        uint64_t allocs = s1.allocations - s0.allocations;
+        printf(" refill_pk=%.3f depot_xchg_pk=%.3f free_miss_pk=%.3f magazine_size=%zu",
+               per_k(s1.alloc_miss - s0.alloc_miss, allocs),
+               per_k(s1.depot_exchanges - s0.depot_exchanges, allocs),
+               per_k(s1.free_miss - s0.free_miss, allocs), s1.magazine_size);
+    }
+    printf("\n");
     fflush(stdout);
+
+    r = measure(wl->malloc_fn, wl->pairs_per_unit, wl->calib_units, wl->smoke_units);
+    report_start("result", wl->name, "malloc", mname, r);
+    if (wl->threads > 1)
+        printf(" threads=%d", wl->threads);
+    if (wl->base)
+        printf(" base=%s", wl->base);
+    if (wl->prodcons)
+        printf(" ring_full_pk=%.3f ring_empty_pk=%.3f",
+               per_k(ring.full_waits, ring.items), per_k(ring.empty_waits, ring.items));
+    printf("\n");
+    fflush(stdout);
+
+    if (wl->prodcons) { /* the ring alone: the same hand-off, no allocator */
+        r = measure(pool_2t_pc, 1, wl->calib_units, wl->smoke_units);
+        report_start("baseline", wl->name, "none", NULL, r);
+        printf(" threads=%d what=ring_only ring_full_pk=%.3f ring_empty_pk=%.3f\n",
+               wl->threads, per_k(ring.full_waits, ring.items),
+               per_k(ring.empty_waits, ring.items));
+        fflush(stdout);
+    }
 }
 
 static void usage(const char *argv0)
@@ -321,6 +732,18 @@ int main(int argc, char **argv)
     const char *mname = malloc_name(label, &mpath);
     printf("# bench_cache: malloc=%s from %s; best of %d x %.2f s per figure\n",
            mname, mpath, smoke ? 1 : reps, smoke ? 0.0 : target_ns / 1e9);
+#if defined(__clang__)
+    printf("# compiler: clang %s\n", __clang_version__);
+#elif defined(__GNUC__)
+    printf("# compiler: gcc %s\n", __VERSION__);
+#else
+    printf("# compiler: unknown\n");
+#endif
+    {
+        slab_options_t o;
+        slab_get_options(&o);
+        printf("# libslab: magazines=%s\n", o.magazines ? "on" : "off");
+    }
 
     make_perms();
     small_cache = slab_cache_create("bench64", SMALL_SIZE, 0, 0, NULL, NULL, NULL);
@@ -332,13 +755,8 @@ int main(int argc, char **argv)
     if (!ctor_cache)
         die("slab_cache_create(bench_ctor)");
 
-    report("hot_lifo_64", "libslab", NULL, measure(slab_hot, 1));
-    report("hot_lifo_64", "malloc", mname, measure(malloc_hot, 1));
-    report("batch_1000_64", "libslab", NULL, measure(slab_batch, BATCH));
-    report("batch_1000_64", "malloc", mname, measure(malloc_batch, BATCH));
-    struct result rs = measure(slab_ctor, 1);
-    report("ctor_256_mutex", "libslab", NULL, rs);
-    report("ctor_256_mutex", "malloc", mname, measure(malloc_ctor, 1));
+    for (size_t i = 0; i < sizeof workloads / sizeof workloads[0]; i++)
+        run_workload(&workloads[i], mname);
 
     int failed = 0;
     slab_cache_stats_t st;
@@ -357,6 +775,7 @@ int main(int argc, char **argv)
         failed = 1;
     }
 
+    /* The worker threads have exited: their magazines are in the depots. */
     slab_cache_shrink(small_cache);
     slab_cache_shrink(ctor_cache);
     if (slab_cache_destroy(small_cache) != 0) {
