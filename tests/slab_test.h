@@ -16,6 +16,7 @@
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -284,6 +285,60 @@ static inline slab_cache_stats_t test_stats(const slab_cache_t *c)
     memset(&st, 0, sizeof st);
     assert_int_equal(slab_cache_stats(c, &st), 0);
     return st;
+}
+
+/* ------------------------------------------------------------------ */
+/* Fixtures shared by the test files                                    */
+
+/* Once per file: make the library's own reserve exist (see above). */
+static inline int test_group_setup(void **state)
+{
+    (void)state;
+    test_take_reserve();
+    return 0;
+}
+
+/* Each test: capture reports, and count pages from here. */
+static inline int test_setup(void **state)
+{
+    (void)state;
+    test_errors_install();
+    test_baseline();
+    return 0;
+}
+
+static inline int test_teardown(void **state)
+{
+    (void)state;
+    slab_set_error_hook(NULL, NULL);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Failures seen by other threads (cmocka asserts only in the main one)  */
+
+static atomic_ulong test_thread_failures;
+static pthread_mutex_t test_fail_lock = PTHREAD_MUTEX_INITIALIZER;
+static char test_first_failure[256];
+
+static inline void thread_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static inline void thread_fail(const char *fmt, ...)
+{
+    if (atomic_fetch_add(&test_thread_failures, 1) == 0) {
+        va_list ap;
+        va_start(ap, fmt);
+        pthread_mutex_lock(&test_fail_lock);
+        vsnprintf(test_first_failure, sizeof test_first_failure, fmt, ap);
+        pthread_mutex_unlock(&test_fail_lock);
+        va_end(ap);
+    }
+}
+
+static inline void assert_no_thread_failures(void)
+{
+    if (atomic_load(&test_thread_failures) != 0)
+        fail_msg("%lu failures in threads; first: %s",
+                 (unsigned long)atomic_load(&test_thread_failures), test_first_failure);
 }
 
 #endif /* SLAB_TEST_H */

@@ -33,20 +33,6 @@ static void check_block(const void *p, unsigned order, uint64_t seed)
                      i * sizeof *w);
 }
 
-static int setup(void **state)
-{
-    (void)state;
-    test_errors_install();
-    test_baseline();
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    slab_set_error_hook(NULL, NULL);
-    return 0;
-}
 
 /* ------------------------------------------------------------------ */
 /* Randomized alloc/free against a model                                */
@@ -451,15 +437,15 @@ int main(void)
 {
     test_slab_layer_only();
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_random_model, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_split_and_coalesce, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_arenas_and_spare, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_bad_order_alloc, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_free_wrong_order, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_free_foreign, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_free_interior, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_double_free, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_free_slab_pages, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_random_model, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_split_and_coalesce, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_arenas_and_spare, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_bad_order_alloc, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_free_wrong_order, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_free_foreign, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_free_interior, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_double_free, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_free_slab_pages, test_setup, test_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

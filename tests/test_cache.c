@@ -11,27 +11,7 @@
  */
 #include "slab_test.h"
 
-static int group_setup(void **state)
-{
-    (void)state;
-    test_take_reserve();
-    return 0;
-}
 
-static int setup(void **state)
-{
-    (void)state;
-    test_errors_install();
-    test_baseline();
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    slab_set_error_hook(NULL, NULL);
-    return 0;
-}
 
 static size_t round_up(size_t n, size_t a)
 {
@@ -1277,24 +1257,24 @@ int main(void)
 {
     test_slab_layer_only();
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_create_invalid, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_create_edges, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_error_kind_names, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_layout_many, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_hwcache_align, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_ctor_state_survives, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_dtor_on_release, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_ctor_failure, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_waste_every_size, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_waste_aligned_and_alloc, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_colouring, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_shrink, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_owner, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_stats_exact, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_destroy_busy, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_bad_frees, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_stale_cache_handle, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_destroy_returns_all_pages, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_create_invalid, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_create_edges, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_error_kind_names, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_layout_many, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_hwcache_align, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_ctor_state_survives, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_dtor_on_release, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_ctor_failure, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_waste_every_size, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_waste_aligned_and_alloc, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_colouring, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_shrink, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_owner, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_stats_exact, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_destroy_busy, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_bad_frees, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_stale_cache_handle, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_destroy_returns_all_pages, test_setup, test_teardown),
     };
-    return cmocka_run_group_tests(tests, group_setup, NULL);
+    return cmocka_run_group_tests(tests, test_group_setup, NULL);
 }

@@ -71,27 +71,7 @@ _Static_assert(PAGE_SIZE == ((size_t)1 << PAGE_SHIFT), "PAGE_SHIFT");
 _Static_assert((GFP_KERNEL & __GFP_ZERO) == 0 && (GFP_ATOMIC & __GFP_ZERO) == 0,
                "only __GFP_ZERO zeroes");
 
-static int group_setup(void **state)
-{
-    (void)state;
-    test_take_reserve();
-    return 0;
-}
 
-static int setup(void **state)
-{
-    (void)state;
-    test_errors_install();
-    test_baseline();
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    slab_set_error_hook(NULL, NULL);
-    return 0;
-}
 
 /* ------------------------------------------------------------------ */
 /* A kernel-style user                                                  */
@@ -328,12 +308,12 @@ int main(void)
 {
     test_slab_layer_only();
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_signatures_callable, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_kmem_cache_macro, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_kernel_ctor, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_zeroing, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_pages, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_bulk, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_signatures_callable, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_kmem_cache_macro, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_kernel_ctor, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_zeroing, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_pages, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_bulk, test_setup, test_teardown),
     };
-    return cmocka_run_group_tests(tests, group_setup, NULL);
+    return cmocka_run_group_tests(tests, test_group_setup, NULL);
 }

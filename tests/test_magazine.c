@@ -76,28 +76,6 @@ static void sleep_us(long us)
 /* ------------------------------------------------------------------ */
 /* Failures seen by other threads (cmocka asserts only in the main one)  */
 
-static atomic_ulong failures;
-static pthread_mutex_t fail_lock = PTHREAD_MUTEX_INITIALIZER;
-static char first_failure[256];
-
-static void thread_fail(const char *fmt, ...)
-{
-    if (atomic_fetch_add(&failures, 1) == 0) {
-        va_list ap;
-        va_start(ap, fmt);
-        pthread_mutex_lock(&fail_lock);
-        vsnprintf(first_failure, sizeof first_failure, fmt, ap);
-        pthread_mutex_unlock(&fail_lock);
-        va_end(ap);
-    }
-}
-
-static void assert_no_thread_failures(void)
-{
-    if (atomic_load(&failures) != 0)
-        fail_msg("%lu failures in threads; first: %s", (unsigned long)atomic_load(&failures),
-                 first_failure);
-}
 
 /* ------------------------------------------------------------------ */
 /* Helper threads that stay alive between jobs                          */
@@ -343,18 +321,12 @@ static int wait_child(pid_t pid, long timeout_ms, int *status)
 /* ------------------------------------------------------------------ */
 /* Fixtures                                                             */
 
-static int group_setup(void **state)
-{
-    (void)state;
-    test_take_reserve();
-    return 0;
-}
 
 static int setup(void **state)
 {
     (void)state;
-    atomic_store(&failures, 0);
-    first_failure[0] = '\0';
+    atomic_store(&test_thread_failures, 0);
+    test_first_failure[0] = '\0';
     test_errors_install();
     /* Whatever an earlier failed test left in depots or free slabs goes
      * now, not in the middle of a test that reaps. */
@@ -1187,7 +1159,7 @@ static void *xs_worker_main(void *arg)
     struct xs_item local[XS_LOCAL], it;
     size_t nlocal = 0;
     uint64_t rng = 0x9E3779B97F4A7C15ULL * (uint64_t)(w->id + 11);
-    for (size_t n = 0; n < w->iters && atomic_load(&failures) == 0; n++) {
+    for (size_t n = 0; n < w->iters && atomic_load(&test_thread_failures) == 0; n++) {
         uint64_t r = test_rand(&rng);
         int ci = (int)((r >> 16) % XS_CACHES);
         switch (r % 8) {
@@ -1514,7 +1486,7 @@ static void *fk_worker_main(void *arg)
     uint64_t rng = 0xD1B54A32D192ED03ULL * (uint64_t)(w->id + 3);
     uint64_t *burst[FK_BURST], *held[FK_HOLD] = {0};
     int held_ci[FK_HOLD] = {0};
-    while (!atomic_load(&fk_stop) && atomic_load(&failures) == 0) {
+    while (!atomic_load(&fk_stop) && atomic_load(&test_thread_failures) == 0) {
         uint64_t r = test_rand(&rng);
         int ci = r % 4 < 2 ? FK_SHARED + w->id : (int)(r % 4 - 2);
         size_t n = 1 + (size_t)((r >> 8) % FK_BURST);
@@ -2555,5 +2527,5 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_debug_flags_bypass_magazines, setup, teardown),
         cmocka_unit_test_setup_teardown(test_options, setup, teardown),
     };
-    return cmocka_run_group_tests(tests, group_setup, NULL);
+    return cmocka_run_group_tests(tests, test_group_setup, NULL);
 }

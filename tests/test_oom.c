@@ -126,20 +126,6 @@ static int group_setup(void **state)
     return 0;
 }
 
-static int setup(void **state)
-{
-    (void)state;
-    test_errors_install();
-    test_baseline();
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    slab_set_error_hook(NULL, NULL);
-    return 0;
-}
 
 /* ------------------------------------------------------------------ */
 /* The workload                                                         */
@@ -457,9 +443,9 @@ int main(void)
 {
     test_slab_layer_only();
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_fail_every_map, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_direct_failures, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_switch_source, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fail_every_map, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_direct_failures, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_switch_source, test_setup, test_teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, NULL);
 }

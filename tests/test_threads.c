@@ -28,28 +28,6 @@ static slab_cache_t *caches[NCACHES];
 /* ------------------------------------------------------------------ */
 /* Failures seen by worker threads (cmocka asserts only in the main one) */
 
-static atomic_ulong failures;
-static pthread_mutex_t fail_lock = PTHREAD_MUTEX_INITIALIZER;
-static char first_failure[256];
-
-static void thread_fail(const char *fmt, ...)
-{
-    if (atomic_fetch_add(&failures, 1) == 0) {
-        va_list ap;
-        va_start(ap, fmt);
-        pthread_mutex_lock(&fail_lock);
-        vsnprintf(first_failure, sizeof first_failure, fmt, ap);
-        pthread_mutex_unlock(&fail_lock);
-        va_end(ap);
-    }
-}
-
-static void assert_no_thread_failures(void)
-{
-    if (atomic_load(&failures) != 0)
-        fail_msg("%lu failures in threads; first: %s", (unsigned long)atomic_load(&failures),
-                 first_failure);
-}
 
 /* ------------------------------------------------------------------ */
 /* The constructed cache                                                */
@@ -188,7 +166,7 @@ static void *shared_worker(void *arg)
     size_t nlocal = 0;
     uint64_t rng = 0x9E3779B97F4A7C15ULL * (uint64_t)(wk->id + 1);
 
-    for (size_t it = 0; it < wk->iters && atomic_load(&failures) == 0; it++) {
+    for (size_t it = 0; it < wk->iters && atomic_load(&test_thread_failures) == 0; it++) {
         uint64_t r = test_rand(&rng);
         switch (r % 8) {
         case 0:
@@ -354,7 +332,7 @@ static void *private_worker(void *arg)
     size_t nblocks = 0;
     void *objs[200];
 
-    for (size_t round = 0; round < wk->iters && atomic_load(&failures) == 0; round++) {
+    for (size_t round = 0; round < wk->iters && atomic_load(&test_thread_failures) == 0; round++) {
         char name[SLAB_NAME_MAX];
         snprintf(name, sizeof name, "priv-%d-%zu", wk->id, round);
         size_t size = 16 + (size_t)(test_rand(&rng) % 4000);
@@ -443,12 +421,6 @@ static void test_private_caches_and_pages(void **state)
     slab_set_error_hook(NULL, NULL);
 }
 
-static int group_setup(void **state)
-{
-    (void)state;
-    test_take_reserve();
-    return 0;
-}
 
 int main(void)
 {
@@ -456,5 +428,5 @@ int main(void)
         cmocka_unit_test(test_shared_caches),
         cmocka_unit_test(test_private_caches_and_pages),
     };
-    return cmocka_run_group_tests(tests, group_setup, NULL);
+    return cmocka_run_group_tests(tests, test_group_setup, NULL);
 }
