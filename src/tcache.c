@@ -27,7 +27,9 @@
  * it, as in Linux; statistics read only the counters, with relaxed
  * atomics).  A thread's slots go back to the depots when it exits,
  * through a thread-specific-data destructor, whether or not it calls
- * libslab again.
+ * libslab again.  A slow path marks its slot busy while it changes it, so
+ * that the child of a fork() can tell a slot caught mid-change and leave
+ * it alone rather than return a magazine twice.
  */
 #include "internal.h"
 
