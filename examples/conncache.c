@@ -146,6 +146,13 @@ static void print_stats(const slab_cache_stats_t *st,
     printf("  slabs grown          %" PRIu64 "\n", st->grown);
     printf("  slabs reaped         %" PRIu64 "\n", st->reaped);
     printf("  errors               %" PRIu64 "\n", st->errors);
+    printf("  magazines            %zu rounds, batch %zu; alloc hit/miss %" PRIu64 "/%" PRIu64
+           ", free hit/miss %" PRIu64 "/%" PRIu64 "\n",
+           st->magazine_size, st->batchcount, st->alloc_hit, st->alloc_miss, st->free_hit,
+           st->free_miss);
+    printf("  depot                %zu full, %zu empty magazines; %" PRIu64
+           " exchanges; %zu objects cached in magazines\n",
+           st->depot_full, st->depot_empty, st->depot_exchanges, st->magazine_objs);
     printf("  constructor calls    %" PRIu64 "\n", counts->ctor_calls);
     printf("  destructor calls     %" PRIu64 "\n", counts->dtor_calls);
     if (counts->ctor_calls > 0)
