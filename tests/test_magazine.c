@@ -2491,6 +2491,50 @@ static void test_options(void **state)
     test_check_buddy_all_free();
 }
 
+/* The automatic reap: with a short interval, the slow paths of a busy
+ * cache run slab_reap() by themselves, and an idle cache's depot and
+ * slabs go back within a few intervals (no thread of libslab's own). */
+static void test_automatic_reap(void **state)
+{
+    (void)state;
+    enum { N = 5000, BUSY = 1000 };
+    slab_options_t o;
+    slab_get_options(&o);
+    o.reap_interval_ms = 20;
+    assert_int_equal(slab_set_options(&o), 0);
+    slab_cache_t *idle = slab_cache_create("auto-reap-idle", 64, 0, 0, NULL, NULL, NULL);
+    slab_cache_t *busy = slab_cache_create("auto-reap-busy", 64, 0, 0, NULL, NULL, NULL);
+    assert_non_null(idle);
+    assert_non_null(busy);
+    void **objs = calloc(N, sizeof *objs);
+    assert_non_null(objs);
+    fill_from_thread(idle, N, objs);
+    free(objs);
+    assert_true(test_stats(idle).depot_full > 0);
+
+    void *b[BUSY];
+    slab_cache_stats_t st = test_stats(idle);
+    for (int round = 0; round < 400 && (st.depot_full || st.total_slabs); round++) {
+        for (int i = 0; i < BUSY; i++)
+            b[i] = slab_cache_alloc(busy);
+        for (int i = 0; i < BUSY; i++)
+            slab_cache_free(busy, b[i]);
+        sleep_us(5000);
+        st = test_stats(idle);
+    }
+    o.reap_interval_ms = 0;
+    slab_set_options(&o);
+    if (st.depot_full || st.depot_empty || st.total_slabs)
+        fail_msg("after 2 s of busy slow paths with a 20 ms interval the idle cache still "
+                 "holds %zu full and %zu empty magazines and %zu slabs",
+                 st.depot_full, st.depot_empty, st.total_slabs);
+    assert_int_equal(st.active_objs, 0);
+    assert_int_equal(slab_cache_destroy(idle), 0);
+    assert_int_equal(slab_cache_destroy(busy), 0);
+    expect_no_error();
+    assert_verify_clean();
+}
+
 int main(int argc, char **argv)
 {
     /* an optional argument runs only the tests whose names match it */
@@ -2514,6 +2558,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_verify_during_refill_growth, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fork_with_threads, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reap_idle_depot, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_automatic_reap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reap_keeps_working_set, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reclaim_under_pressure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reclaim_under_pressure_small_reserve, setup,
