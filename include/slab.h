@@ -145,7 +145,8 @@ typedef struct slab_cache_stats {
     uint64_t alloc_miss;   /* needed a refill from the slab layer */
     uint64_t free_hit;     /* taken by a thread's magazines or the depot */
     uint64_t free_miss;    /* had to go straight to the slab layer */
-    uint64_t depot_exchanges; /* whole magazines traded with the depot */
+    uint64_t depot_exchanges; /* full magazines moved between a thread and
+                                 the depot: taken on alloc, handed in on free */
     size_t depot_full, depot_empty; /* magazines in the depot now */
     size_t magazine_objs;  /* free objects cached in magazines */
 } slab_cache_stats_t;
