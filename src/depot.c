@@ -45,9 +45,10 @@ void depot_boot(void)
                               sizeof(struct magazine) + mag_rounds[i] * sizeof(void *), 8);
 }
 
-unsigned depot_initial_size(size_t object_size)
+/* 0..3 from large objects to small, like Linux SLAB's limits: fewer
+ * rounds for larger objects. */
+static unsigned size_band(size_t object_size)
 {
-    /* Like Linux SLAB's limits: fewer rounds for larger objects. */
     if (object_size > 4096)
         return 0;
     if (object_size > 1024)
@@ -57,17 +58,17 @@ unsigned depot_initial_size(size_t object_size)
     return 3;
 }
 
+/* Start at 7, 15, 31 or 63 rounds by object size. */
+unsigned depot_initial_size(size_t object_size)
+{
+    return size_band(object_size);
+}
+
+/* Growth stops where a full magazine would cache a lot of memory: 255
+ * rounds up to 256 B, 127 up to 1 KiB, 63 up to 4 KiB, else 31. */
 unsigned depot_max_size(size_t object_size)
 {
-    /* Growth stops where a full magazine would cache a lot of memory:
-     * 255 rounds up to 256 B, 127 up to 1 KiB, 63 up to 4 KiB, else 31. */
-    if (object_size > 4096)
-        return 2;
-    if (object_size > 1024)
-        return 3;
-    if (object_size > 256)
-        return 4;
-    return MAG_SIZES - 1;
+    return size_band(object_size) + 2;
 }
 
 unsigned magazine_rounds(unsigned size_index)

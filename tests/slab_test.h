@@ -341,4 +341,43 @@ static inline void assert_no_thread_failures(void)
                  (unsigned long)atomic_load(&test_thread_failures), test_first_failure);
 }
 
+/* ------------------------------------------------------------------ */
+/* Object patterns for the stress tests                                 */
+
+/* Bytes [off, size) of an object hold its own address, a unique tag and
+ * the tag's low byte to the end: an object handed out twice, or written
+ * by someone else, no longer checks. */
+static atomic_ulong test_next_tag;
+
+static inline void test_put_pattern(void *obj, size_t size, size_t off)
+{
+    unsigned char *p = obj;
+    uint64_t tag = atomic_fetch_add(&test_next_tag, 1) + 1;
+    uint64_t addr = (uint64_t)(uintptr_t)obj;
+    memcpy(p + off, &addr, 8);
+    memcpy(p + off + 8, &tag, 8);
+    memset(p + off + 16, (int)(tag & 0xff), size - off - 16);
+}
+
+/* 1 if the pattern is intact; else a thread failure naming cache `ci`. */
+static inline int test_check_pattern(const void *obj, size_t size, size_t off, int ci)
+{
+    const unsigned char *p = obj;
+    uint64_t addr, tag;
+    memcpy(&addr, p + off, 8);
+    memcpy(&tag, p + off + 8, 8);
+    if (addr != (uint64_t)(uintptr_t)obj) {
+        thread_fail("object %p of cache %d holds address %#llx", obj, ci,
+                    (unsigned long long)addr);
+        return 0;
+    }
+    for (size_t i = off + 16; i < size; i++)
+        if (p[i] != (unsigned char)(tag & 0xff)) {
+            thread_fail("object %p of cache %d (tag %llu) overwritten at byte %zu", obj, ci,
+                        (unsigned long long)tag, i);
+            return 0;
+        }
+    return 1;
+}
+
 #endif /* SLAB_TEST_H */

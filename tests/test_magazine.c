@@ -1024,7 +1024,6 @@ enum { XS_PAIRS = 4, XS_THREADS = 2 * XS_PAIRS, XS_CACHES = 3, XS_RING = 64, XS_
 
 static const size_t xs_sizes[XS_CACHES] = {48, 300, 5000};
 static slab_cache_t *xs_caches[XS_CACHES];
-static atomic_ulong xs_tag;
 
 struct xs_item {
     void *obj;
@@ -1072,31 +1071,13 @@ static size_t xs_off(int ci) { return ci == 0 ? 8 : 0; }
 
 static void xs_put_pattern(int ci, void *obj)
 {
-    unsigned char *p = obj;
-    size_t off = xs_off(ci);
-    uint64_t tag = atomic_fetch_add(&xs_tag, 1) + 1, addr = (uint64_t)(uintptr_t)obj;
-    memcpy(p + off, &addr, 8);
-    memcpy(p + off + 8, &tag, 8);
-    memset(p + off + 16, (int)(tag & 0xff), xs_sizes[ci] - off - 16);
+    test_put_pattern(obj, xs_sizes[ci], xs_off(ci));
 }
 
 static int xs_check_pattern(int ci, const void *obj)
 {
-    const unsigned char *p = obj;
-    size_t off = xs_off(ci);
-    uint64_t addr, tag;
-    memcpy(&addr, p + off, 8);
-    memcpy(&tag, p + off + 8, 8);
-    if (addr != (uint64_t)(uintptr_t)obj) {
-        thread_fail("object %p of cache %d holds address %#llx", obj, ci,
-                    (unsigned long long)addr);
+    if (!test_check_pattern(obj, xs_sizes[ci], xs_off(ci), ci))
         return 0;
-    }
-    for (size_t i = off + 16; i < xs_sizes[ci]; i++)
-        if (p[i] != (unsigned char)(tag & 0xff)) {
-            thread_fail("object %p of cache %d overwritten at byte %zu", obj, ci, i);
-            return 0;
-        }
     if (ci == 0 && *(const uint64_t *)obj != OBJ_MAGIC) {
         thread_fail("constructed object %p lost its magic", obj);
         return 0;

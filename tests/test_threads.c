@@ -55,7 +55,6 @@ static void obj_dtor(void *obj, void *arg)
 /* ------------------------------------------------------------------ */
 /* Patterns: [magic (constructed cache only)] address, tag, fill bytes   */
 
-static atomic_ulong next_tag;
 
 static size_t pattern_offset(int ci)
 {
@@ -64,33 +63,13 @@ static size_t pattern_offset(int ci)
 
 static void put_pattern(int ci, void *obj)
 {
-    unsigned char *p = obj;
-    size_t off = pattern_offset(ci);
-    uint64_t tag = atomic_fetch_add(&next_tag, 1) + 1;
-    uint64_t addr = (uint64_t)(uintptr_t)obj;
-    memcpy(p + off, &addr, 8);
-    memcpy(p + off + 8, &tag, 8);
-    memset(p + off + 16, (int)(tag & 0xff), sizes[ci] - off - 16);
+    test_put_pattern(obj, sizes[ci], pattern_offset(ci));
 }
 
 static int check_pattern(int ci, const void *obj)
 {
-    const unsigned char *p = obj;
-    size_t off = pattern_offset(ci);
-    uint64_t addr, tag;
-    memcpy(&addr, p + off, 8);
-    memcpy(&tag, p + off + 8, 8);
-    if (addr != (uint64_t)(uintptr_t)obj) {
-        thread_fail("object %p of cache %d holds address %#llx", obj, ci,
-                    (unsigned long long)addr);
+    if (!test_check_pattern(obj, sizes[ci], pattern_offset(ci), ci))
         return 0;
-    }
-    for (size_t i = off + 16; i < sizes[ci]; i++)
-        if (p[i] != (unsigned char)(tag & 0xff)) {
-            thread_fail("object %p of cache %d (tag %llu) overwritten at byte %zu", obj, ci,
-                        (unsigned long long)tag, i);
-            return 0;
-        }
     if (ci == 1 && *(const uint64_t *)obj != CTOR_MAGIC) {
         thread_fail("constructed object %p lost its magic", obj);
         return 0;
