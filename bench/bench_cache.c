@@ -655,6 +655,18 @@ static const struct workload workloads[] = {
      NTHREADS, 1},
 };
 
+/* The fields of a result line that describe the workload itself. */
+static void report_workload(const struct workload *wl)
+{
+    if (wl->threads > 1)
+        printf(" threads=%d", wl->threads);
+    if (wl->base)
+        printf(" base=%s", wl->base);
+    if (wl->prodcons)
+        printf(" ring_full_pk=%.3f ring_empty_pk=%.3f",
+               per_k(ring.full_waits, ring.items), per_k(ring.empty_waits, ring.items));
+}
+
 static void run_workload(const struct workload *wl, const char *mname)
 {
     slab_cache_stats_t s0, s1;
@@ -663,13 +675,7 @@ static void run_workload(const struct workload *wl, const char *mname)
                               wl->smoke_units);
     have = have && slab_cache_stats(*wl->cache, &s1) == 0;
     report_start("result", wl->name, "libslab", NULL, r);
-    if (wl->threads > 1)
-        printf(" threads=%d", wl->threads);
-    if (wl->base)
-        printf(" base=%s", wl->base);
-    if (wl->prodcons)
-        printf(" ring_full_pk=%.3f ring_empty_pk=%.3f",
-               per_k(ring.full_waits, ring.items), per_k(ring.empty_waits, ring.items));
+    report_workload(wl);
     if (have) {
         uint64_t allocs = s1.allocations - s0.allocations;
         printf(" refill_pk=%.3f depot_xchg_pk=%.3f free_miss_pk=%.3f magazine_size=%zu",
@@ -682,13 +688,7 @@ static void run_workload(const struct workload *wl, const char *mname)
 
     r = measure(wl->malloc_fn, wl->pairs_per_unit, wl->calib_units, wl->smoke_units);
     report_start("result", wl->name, "malloc", mname, r);
-    if (wl->threads > 1)
-        printf(" threads=%d", wl->threads);
-    if (wl->base)
-        printf(" base=%s", wl->base);
-    if (wl->prodcons)
-        printf(" ring_full_pk=%.3f ring_empty_pk=%.3f",
-               per_k(ring.full_waits, ring.items), per_k(ring.empty_waits, ring.items));
+    report_workload(wl);
     printf("\n");
     fflush(stdout);
 
