@@ -154,6 +154,55 @@ typedef struct slab_cache_stats {
 SLAB_API int slab_cache_stats(const slab_cache_t *cache, slab_cache_stats_t *out);
 
 /* ------------------------------------------------------------------ */
+/* General-purpose allocation (kmalloc)                                 */
+
+/*
+ * Requests up to SLAB_KMALLOC_MAX_SIZE are served from size classes, each
+ * a cache of its own ("kmalloc-<size>"): 8, 16, then every 16 B to 128 B,
+ * then four classes per power of two (160, 192, 224, 256, 320, ...), so
+ * that rounding up wastes at most 15 B below 128 B and under 20 % above.
+ * A class's objects are aligned to the largest power of two dividing its
+ * size (up to a page): power-of-two sizes are naturally aligned.
+ * Larger requests take whole pages from the buddy allocator (a run of
+ * pages, the unused tail of the buddy block given back at once), and
+ * requests above SLAB_HUGE_THRESHOLD map their own memory from the page
+ * source and give it back on free.  No header sits before any object:
+ * the size is found from the address, so slab_free() needs no size.
+ */
+#define SLAB_KMALLOC_MAX_SIZE ((size_t)32768)
+#define SLAB_HUGE_THRESHOLD (SLAB_ARENA_SIZE / 2)
+
+/* At least `size` bytes aligned to 16 (8 for sizes up to 8), or NULL with
+ * errno ENOMEM.  Size 0 gives a unique minimal object, as malloc(0) does
+ * in glibc. */
+SLAB_API void *slab_malloc(size_t size);
+/* n * size zeroed bytes; NULL with ENOMEM when the product overflows. */
+SLAB_API void *slab_calloc(size_t n, size_t size);
+/* Resize in place when the new size stays in the object's size class or
+ * page run, else move.  NULL ptr: slab_malloc(size).  Size 0: free ptr
+ * and return NULL (glibc's rule).  On failure ptr is untouched, NULL is
+ * returned with ENOMEM. */
+SLAB_API void *slab_realloc(void *ptr, size_t size);
+/* `size` bytes aligned to `align`, any power of two (values below 8 mean
+ * 8); NULL with EINVAL for any other alignment, ENOMEM when short. */
+SLAB_API void *slab_aligned_alloc(size_t align, size_t size);
+/* Free memory from any of the calls above; NULL is a no-op.  A pointer
+ * libslab never handed out, or one inside a page run or mapping, is
+ * reported and ignored.  An object of a cache made with
+ * slab_cache_create() goes back to that cache. */
+SLAB_API void slab_free(void *ptr);
+/* The bytes usable at ptr (the class size, run or mapping length); 0 for
+ * NULL, and 0 with a report for a pointer that is not an allocation. */
+SLAB_API size_t slab_usable_size(const void *ptr);
+
+/* The size classes: how many, and the size of class `index` (0 beyond). */
+SLAB_API size_t slab_size_class_count(void);
+SLAB_API size_t slab_size_class(size_t index);
+/* The cache that serves requests of `size` bytes (NULL above
+ * SLAB_KMALLOC_MAX_SIZE). */
+SLAB_API slab_cache_t *slab_kmalloc_cache(size_t size);
+
+/* ------------------------------------------------------------------ */
 /* Options and reaping                                                  */
 
 typedef struct slab_options {

@@ -128,6 +128,96 @@ static inline unsigned int kmem_cache_size(struct kmem_cache *s)
     return (unsigned int)slab_cache_object_size((slab_cache_t *)s);
 }
 
+/* ---- kmalloc: as in the kernel, a zero-size request returns
+ * ZERO_SIZE_PTR, which kfree() and ksize() accept. ---- */
+
+#define ZERO_SIZE_PTR ((void *)16)
+#define ZERO_OR_NULL_PTR(x) ((unsigned long)(x) <= (unsigned long)ZERO_SIZE_PTR)
+#define KMALLOC_MAX_CACHE_SIZE SLAB_KMALLOC_MAX_SIZE
+
+static inline void *kmalloc(size_t size, gfp_t flags)
+{
+    if (!size)
+        return ZERO_SIZE_PTR;
+    return (flags & __GFP_ZERO) ? slab_calloc(1, size) : slab_malloc(size);
+}
+
+static inline void *kzalloc(size_t size, gfp_t flags)
+{
+    return kmalloc(size, flags | __GFP_ZERO);
+}
+
+/* NULL when n * size overflows. */
+static inline void *kmalloc_array(size_t n, size_t size, gfp_t flags)
+{
+    size_t bytes;
+    if (__builtin_mul_overflow(n, size, &bytes))
+        return NULL;
+    return kmalloc(bytes, flags);
+}
+
+static inline void *kcalloc(size_t n, size_t size, gfp_t flags)
+{
+    return kmalloc_array(n, size, flags | __GFP_ZERO);
+}
+
+static inline void kfree(const void *objp)
+{
+    if (!ZERO_OR_NULL_PTR(objp))
+        slab_free((void *)objp);
+}
+
+static inline size_t ksize(const void *objp)
+{
+    return ZERO_OR_NULL_PTR(objp) ? 0 : slab_usable_size(objp);
+}
+
+/* The kernel's rules: a NULL p allocates; new_size 0 frees p and returns
+ * ZERO_SIZE_PTR; on failure p is untouched and NULL returned.  With
+ * __GFP_ZERO the bytes past the old size are zeroed (up to new_size). */
+static inline void *krealloc(const void *p, size_t new_size, gfp_t flags)
+{
+    if (!new_size) {
+        kfree(p);
+        return ZERO_SIZE_PTR;
+    }
+    if (ZERO_OR_NULL_PTR(p))
+        return kmalloc(new_size, flags);
+    size_t old = slab_usable_size(p);
+    void *q = slab_realloc((void *)p, new_size);
+    if (q && (flags & __GFP_ZERO) && new_size > old)
+        memset((char *)q + old, 0, new_size - old);
+    return q;
+}
+
+static inline int kmalloc_index(size_t size)
+{
+    size_t n = slab_size_class_count();
+    for (size_t i = 0; i < n; i++)
+        if (slab_size_class(i) >= size)
+            return (int)i;
+    return -1;
+}
+
+static inline char *kstrdup(const char *s, gfp_t gfp)
+{
+    if (!s)
+        return NULL;
+    size_t len = strlen(s) + 1;
+    char *d = (char *)kmalloc(len, gfp);
+    if (d)
+        memcpy(d, s, len);
+    return d;
+}
+
+static inline void *kmemdup(const void *src, size_t len, gfp_t gfp)
+{
+    void *d = kmalloc(len, gfp);
+    if (d && len)
+        memcpy(d, src, len);
+    return d;
+}
+
 static inline unsigned long __get_free_pages(gfp_t gfp_mask, unsigned int order)
 {
     void *p = slab_pages_alloc(order);
