@@ -8,68 +8,59 @@
  * keeps allocator metadata away from program writes.
  *
  * The arena map is a two-level radix table indexed by the address bits
- * above ARENA_SHIFT.  Lookups are lock-free (acquire loads) and safe for
- * any address at all: a pointer libslab never handed out finds no arena.
- * Entries change only under the buddy allocator's lock; second-level
- * nodes are never freed, so a lookup never touches unmapped metadata
- * for a live object.
+ * above ARENA_SHIFT.  Lookups (map_entry in internal.h) are lock-free
+ * (acquire loads) and safe for any address at all: a pointer libslab
+ * never handed out finds nothing.  Entries change only under map_lock;
+ * second-level nodes are never freed, so a lookup never touches unmapped
+ * metadata.  Besides arenas, the map records kmalloc's huge mappings
+ * (tagged entries, one per ARENA_SIZE the mapping covers).
  */
 #include "internal.h"
 
 #include <errno.h>
-#include <stdatomic.h>
 #include <string.h>
 
-#if UINTPTR_MAX > 0xFFFFFFFFu
-#define ADDR_BITS 48 /* user-space virtual addresses on 64-bit machines */
-#else
-#define ADDR_BITS 32
-#endif
-#define L2_BITS ((ADDR_BITS - ARENA_SHIFT) / 2)
-#define L1_BITS (ADDR_BITS - ARENA_SHIFT - L2_BITS)
-#define L2_BYTES (sizeof(_Atomic(struct slab_arena *)) << L2_BITS)
+#define L2_BYTES (sizeof(map_slot_t) << MAP_L2_BITS)
 
-typedef _Atomic(struct slab_arena *) arena_slot_t;
+map_slot_t *_Atomic slab__arena_map[(size_t)1 << MAP_L1_BITS];
+static slab_lock_t map_lock = SLAB_LOCK_INIT;
 
-static _Atomic(arena_slot_t *) arena_map[(size_t)1 << L1_BITS];
+void map_fork_prepare(void) { slab_lock(&map_lock); }
+void map_fork_parent(void) { slab_unlock(&map_lock); }
 
-static inline size_t l1_index(uintptr_t a) { return a >> (ARENA_SHIFT + L2_BITS); }
-static inline size_t l2_index(uintptr_t a)
+static map_slot_t *map_node(uintptr_t b, bool create)
 {
-    return (a >> ARENA_SHIFT) & (((size_t)1 << L2_BITS) - 1);
+    size_t i1 = b >> (ARENA_SHIFT + MAP_L2_BITS);
+    map_slot_t *l2 = __atomic_load_n(&slab__arena_map[i1], __ATOMIC_RELAXED);
+    if (l2 || !create)
+        return l2;
+    /* Nodes come from the default source: they are never given back,
+     * so they must not belong to a source that may go away. */
+    const slab_page_source_t *def = slab_default_page_source();
+    l2 = def->map(def->ctx, L2_BYTES, PAGE_SIZE);
+    if (l2)
+        __atomic_store_n(&slab__arena_map[i1], l2, __ATOMIC_RELEASE);
+    return l2;
 }
 
-struct slab_arena *arena_of(const void *addr)
+bool map_set(void *base, size_t size, void *entry)
 {
-    uintptr_t a = (uintptr_t)addr;
-#if ADDR_BITS < 32 || UINTPTR_MAX > 0xFFFFFFFFu
-    if (a >> ADDR_BITS)
-        return NULL;
-#endif
-    arena_slot_t *l2 = atomic_load_explicit(&arena_map[l1_index(a)], memory_order_acquire);
-    if (!l2)
-        return NULL;
-    return atomic_load_explicit(&l2[l2_index(a)], memory_order_acquire);
-}
-
-/* Point the map entry for `base` at `a` (NULL clears).  Caller holds the
- * buddy lock.  Fails only when a second-level node cannot be mapped. */
-static bool arena_map_set(char *base, struct slab_arena *a)
-{
-    uintptr_t b = (uintptr_t)base;
-    arena_slot_t *l2 = atomic_load_explicit(&arena_map[l1_index(b)], memory_order_relaxed);
-    if (!l2) {
-        if (!a)
-            return true;
-        /* Nodes come from the default source: they are never given back,
-         * so they must not belong to a source that may go away. */
-        const slab_page_source_t *def = slab_default_page_source();
-        l2 = def->map(def->ctx, L2_BYTES, PAGE_SIZE);
-        if (!l2)
+    uintptr_t b = (uintptr_t)base, end = b + size;
+    slab_lock(&map_lock);
+    /* Make every node first, so that a failure changes nothing. */
+    for (uintptr_t g = b; entry && g < end; g += ARENA_SIZE) {
+        if (!map_node(g, true)) {
+            slab_unlock(&map_lock);
             return false;
-        atomic_store_explicit(&arena_map[l1_index(b)], l2, memory_order_release);
+        }
     }
-    atomic_store_explicit(&l2[l2_index(b)], a, memory_order_release);
+    for (uintptr_t g = b; g < end; g += ARENA_SIZE) {
+        map_slot_t *l2 = map_node(g, false);
+        if (l2)
+            __atomic_store_n(&l2[(g >> ARENA_SHIFT) & (((size_t)1 << MAP_L2_BITS) - 1)], entry,
+                             __ATOMIC_RELEASE);
+    }
+    slab_unlock(&map_lock);
     return true;
 }
 
@@ -92,7 +83,7 @@ struct slab_arena *arena_create(const slab_page_source_t *src)
     a->base = base;
     a->source = *src;
     if (((uintptr_t)base & (ARENA_SIZE - 1)) || ((uintptr_t)a & (ARENA_META_SIZE - 1)) ||
-        !arena_map_set(base, a)) {
+        !map_set(base, ARENA_SIZE, a)) {
         src->unmap(src->ctx, a, ARENA_META_SIZE);
         src->unmap(src->ctx, base, ARENA_SIZE);
         errno = ENOMEM;
@@ -105,7 +96,7 @@ void arena_destroy(struct slab_arena *a)
 {
     slab_page_source_t src = a->source;
     char *base = a->base;
-    arena_map_set(base, NULL);
+    map_set(base, ARENA_SIZE, NULL);
     src.unmap(src.ctx, base, ARENA_SIZE);
     src.unmap(src.ctx, a, ARENA_META_SIZE);
 }

@@ -17,6 +17,12 @@
  *   - a free block marked clean has been decommitted since it was last
  *     used (buddy_reap decommits blocks of 64 KiB and more).
  *
+ * Runs (kmalloc's page-granular allocations) are blocks of any number of
+ * pages: the smallest buddy block that holds the run is split off and
+ * the pages beyond the run are freed at once, as the fewest aligned
+ * blocks (Linux's alloc_pages_exact).  A run can shrink in place, and
+ * grow in place when the pages after it are free.
+ *
  * All state here is under buddy_lock.  New arenas come from the page
  * source current at the time.
  */
@@ -131,6 +137,143 @@ static void buddy_free_locked(struct slab_page *p, unsigned order)
     free_block_push(head, order, false); /* the pages just freed were in use */
     if (order == MAX_ORDER)
         decommit_block(head);
+}
+
+/* ---- runs: blocks of any number of pages, for kmalloc ---- */
+
+/* The order of the largest aligned block that starts at page idx and
+ * ends at or before page end. */
+static unsigned fit_order(size_t idx, size_t end)
+{
+    unsigned o = 0;
+    while (o < MAX_ORDER && !(idx & ((size_t)1 << o)) && idx + ((size_t)2 << o) <= end)
+        o++;
+    return o;
+}
+
+/* Free pages [idx, end) of arena a (all PG_NONE but possibly the first),
+ * as the fewest aligned blocks; each merges with its free buddies.  The
+ * arena may be gone afterwards, when this completes it. */
+static void free_range_locked(struct slab_arena *a, size_t idx, size_t end)
+{
+    while (idx < end) {
+        unsigned o = fit_order(idx, end);
+        size_t next = idx + ((size_t)1 << o);
+        bool last = next >= end;
+        buddy_free_locked(&a->pages[idx], o);
+        if (last)
+            break;
+        idx = next;
+    }
+}
+
+static unsigned order_for(size_t pages)
+{
+    unsigned o = 0;
+    while (((size_t)1 << o) < pages)
+        o++;
+    return o;
+}
+
+struct slab_page *buddy_alloc_run(size_t pages, unsigned align_order)
+{
+    unsigned order = order_for(pages);
+    if (align_order > order)
+        order = align_order;
+    if (pages == 0 || order > MAX_ORDER) {
+        errno = EINVAL;
+        return NULL;
+    }
+    struct slab_page *p = buddy_alloc(order, PG_RUN);
+    if (!p)
+        return NULL;
+    p->run_pages = (uint32_t)pages;
+    if (pages < ((size_t)1 << order)) {
+        struct slab_arena *a = page_arena(p);
+        size_t idx = page_index(p);
+        slab_lock(&buddy_lock);
+        free_range_locked(a, idx + pages, idx + ((size_t)1 << order));
+        slab_unlock(&buddy_lock);
+    }
+    return p;
+}
+
+void buddy_free_run(struct slab_page *head)
+{
+    struct slab_arena *a = page_arena(head);
+    size_t idx = page_index(head);
+    slab_lock(&buddy_lock);
+    free_range_locked(a, idx, idx + head->run_pages);
+    slab_unlock(&buddy_lock);
+}
+
+void buddy_shrink_run(struct slab_page *head, size_t pages)
+{
+    size_t idx = page_index(head);
+    slab_lock(&buddy_lock);
+    if (pages && pages < head->run_pages) {
+        size_t end = idx + head->run_pages;
+        head->run_pages = (uint32_t)pages;
+        free_range_locked(page_arena(head), idx + pages, end);
+    }
+    slab_unlock(&buddy_lock);
+}
+
+/* The free block holding page idx of arena a, or NULL. */
+static struct slab_page *free_block_at(struct slab_arena *a, size_t idx)
+{
+    for (unsigned o = 0; o <= MAX_ORDER; o++) {
+        struct slab_page *h = &a->pages[idx & ~(((size_t)1 << o) - 1)];
+        if (page_kind(h) == PG_FREE && h->order == o)
+            return h;
+    }
+    return NULL;
+}
+
+/* Push the pages [idx, end) of a block just taken off its list back as
+ * free blocks.  They cannot merge: each one's buddy lies in the block. */
+static void push_range_locked(struct slab_arena *a, size_t idx, size_t end, bool clean)
+{
+    while (idx < end) {
+        unsigned o = fit_order(idx, end);
+        free_block_push(&a->pages[idx], o, clean);
+        idx += (size_t)1 << o;
+    }
+}
+
+bool buddy_grow_run(struct slab_page *head, size_t pages)
+{
+    struct slab_arena *a = page_arena(head);
+    size_t idx = page_index(head), end = idx + pages;
+    if (end > ARENA_PAGES)
+        return false;
+    slab_lock(&buddy_lock);
+    size_t from = idx + head->run_pages;
+    /* Every page wanted must be free before any block is cut. */
+    for (size_t q = from; q < end;) {
+        struct slab_page *b = free_block_at(a, q);
+        if (!b) {
+            slab_unlock(&buddy_lock);
+            return false;
+        }
+        q = page_index(b) + ((size_t)1 << b->order);
+    }
+    for (size_t q = from; q < end;) {
+        struct slab_page *b = free_block_at(a, q);
+        size_t bidx = page_index(b), bend = bidx + ((size_t)1 << b->order);
+        bool clean = b->clean;
+        page_list_del(&free_area[b->order], b);
+        page_set_kind(b, PG_NONE);
+        a->free_pages -= bend - bidx;
+        push_range_locked(a, bidx, q, clean);
+        size_t upto = bend < end ? bend : end;
+        push_range_locked(a, upto, bend, clean);
+        a->free_pages += (q - bidx) + (bend - upto);
+        q = upto;
+    }
+    head->run_pages = (uint32_t)pages;
+    slab_unlock(&buddy_lock);
+    return true;
 }
 
 size_t buddy_reap(unsigned min_order)

@@ -76,7 +76,13 @@ static void boot(void)
     caches_link(&cache_cache);
     depot_boot();
     tcache_boot();
+    huge_boot();
     fork_boot();
+}
+
+void cache_boot(void)
+{
+    pthread_once(&boot_once, boot);
 }
 
 void cache_for_each(void (*fn)(struct slab_cache *c, void *arg), void *arg)
@@ -391,16 +397,8 @@ void *slab_cache_alloc(slab_cache_t *c)
         check_cache(c, __func__);
         return NULL;
     }
-    struct mag_slot *s = tcache_slot(c);
-    if (likely(s != NULL)) {
-        unsigned r = s->rounds;
-        if (likely(r != 0)) {
-            s->rounds = r - 1;
-            counter_inc(&s->alloc_hit);
-            return s->loaded->objs[r - 1];
-        }
-    }
-    return tcache_alloc_slow(c);
+    void *obj = cache_alloc_fast(c);
+    return likely(obj != NULL) ? obj : tcache_alloc_slow(c);
 }
 
 void slab_cache_free(slab_cache_t *c, void *obj)
@@ -412,18 +410,8 @@ void slab_cache_free(slab_cache_t *c, void *obj)
                      "NULL cache for %p; ignored", obj);
         return;
     }
-    struct mag_slot *s = tcache_slot(c);
-    if (likely(s != NULL)) {
-        unsigned r = s->rounds;
-        if (likely(r < s->size)) {
-            s->loaded->objs[r] = obj;
-            /* release: a fork() between the two stores must not let the
-             * child see a round it was not given */
-            __atomic_store_n(&s->rounds, r + 1, __ATOMIC_RELEASE);
-            counter_inc(&s->free_hit);
-            return;
-        }
-    }
+    if (likely(cache_free_fast(c, obj)))
+        return;
     tcache_free_slow(c, obj);
 }
 

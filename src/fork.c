@@ -2,8 +2,8 @@
  * fork.c - a consistent heap in the child of fork().
  *
  * Before fork every libslab lock is taken, in the one order the rest of
- * the library nests them (caches list, thread caches, each cache's depot
- * then slab lock, buddy, page source, report hook), so no lock is held
+ * the library nests them (kmalloc class creation, caches list, thread caches, each cache's depot
+ * then slab lock, buddy, arena map, page source, report hook), so no lock is held
  * mid-update by a thread that will not exist in the child.  The parent
  * releases them; the child releases them too and then returns the
  * magazines of every other (now vanished) thread to the depots.
@@ -14,8 +14,10 @@
 
 static void prepare(void)
 {
+    kmalloc_fork_prepare();
     cache_fork_prepare(); /* caches list, then tcache, depots and caches */
     buddy_fork_prepare();
+    map_fork_prepare();
     page_source_fork_prepare();
     report_fork_prepare();
 }
@@ -24,16 +26,20 @@ static void parent(void)
 {
     report_fork_parent();
     page_source_fork_parent();
+    map_fork_parent();
     buddy_fork_parent();
     cache_fork_parent();
+    kmalloc_fork_parent();
 }
 
 static void child(void)
 {
     report_fork_parent();
     page_source_fork_parent();
+    map_fork_parent();
     buddy_fork_parent();
     cache_fork_parent();
+    kmalloc_fork_parent();
     tcache_fork_child();
 }
 

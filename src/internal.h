@@ -16,6 +16,7 @@
  *   PG_NONE  not the head of any block (inside a free or allocated block)
  *   PG_FREE  heads a free buddy block of 2^order pages, on free_area[order]
  *   PG_PAGES heads a block handed out by slab_pages_alloc()
+ *   PG_RUN   heads a run of run_pages pages handed out by kmalloc
  *   PG_SLAB  heads a slab: cache, first object, free bitmap, list links
  *   PG_TAIL  a later page of a slab; page->head points at the PG_SLAB page
  */
@@ -39,7 +40,7 @@
 #define likely(x) __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
 
-enum page_kind { PG_NONE = 0, PG_FREE, PG_PAGES, PG_SLAB, PG_TAIL };
+enum page_kind { PG_NONE = 0, PG_FREE, PG_PAGES, PG_SLAB, PG_TAIL, PG_RUN };
 
 /* Which cache list a slab is on. */
 enum slab_list { SL_PARTIAL = 0, SL_FULL, SL_FREE, SL_NR };
@@ -53,7 +54,10 @@ struct slab_page {
     char *s_mem;                   /* PG_SLAB: first object */
     uint64_t *map;                 /* PG_SLAB: free bitmap, 1 = free */
     uint64_t inline_map;           /* PG_SLAB: the bitmap when objs <= 64 */
-    uint32_t inuse;                /* PG_SLAB: objects handed out */
+    union {
+        uint32_t inuse;            /* PG_SLAB: objects handed out */
+        uint32_t run_pages;        /* PG_RUN: pages in the run */
+    };
     uint16_t hint;                 /* PG_SLAB: no free bit in words < hint */
     uint8_t order;                 /* PG_FREE/PG_PAGES/PG_SLAB: block order */
     uint8_t kind;                  /* enum page_kind */
@@ -125,7 +129,51 @@ struct slab_arena {
 
 struct slab_arena *arena_create(const slab_page_source_t *src);
 void arena_destroy(struct slab_arena *a);
-struct slab_arena *arena_of(const void *addr);
+
+/* The arena map (arena.c): one entry per ARENA_SIZE of address space, a
+ * struct slab_arena pointer or, with the low bit set, a struct huge
+ * pointer (kmalloc.c's large mappings).  Entries change under map_lock. */
+#if UINTPTR_MAX > 0xFFFFFFFFu
+#define ADDR_BITS 48 /* user-space virtual addresses on 64-bit machines */
+#else
+#define ADDR_BITS 32
+#endif
+#define MAP_L2_BITS ((ADDR_BITS - ARENA_SHIFT) / 2)
+#define MAP_L1_BITS (ADDR_BITS - ARENA_SHIFT - MAP_L2_BITS)
+#define MAP_HUGE 1u
+
+typedef void *_Atomic map_slot_t;
+extern map_slot_t *_Atomic slab__arena_map[(size_t)1 << MAP_L1_BITS];
+
+/* The map entry covering addr: NULL, an arena, or a tagged huge mapping.
+ * Lock-free and safe for any address. */
+static inline void *map_entry(const void *addr)
+{
+    uintptr_t a = (uintptr_t)addr;
+#if UINTPTR_MAX > 0xFFFFFFFFu
+    if (a >> ADDR_BITS)
+        return NULL;
+#endif
+    map_slot_t *l2 = __atomic_load_n(&slab__arena_map[a >> (ARENA_SHIFT + MAP_L2_BITS)],
+                                     __ATOMIC_ACQUIRE);
+    if (!l2)
+        return NULL;
+    return __atomic_load_n(&l2[(a >> ARENA_SHIFT) & (((size_t)1 << MAP_L2_BITS) - 1)],
+                           __ATOMIC_ACQUIRE);
+}
+
+/* Point the entries of [base, base+size) at `entry` (NULL clears); base
+ * is ARENA_SIZE-aligned.  False when a map node cannot be had. */
+bool map_set(void *base, size_t size, void *entry);
+void map_fork_prepare(void);
+void map_fork_parent(void);
+
+/* The arena holding addr, or NULL. */
+static inline struct slab_arena *arena_of(const void *addr)
+{
+    void *e = map_entry(addr);
+    return ((uintptr_t)e & MAP_HUGE) ? NULL : (struct slab_arena *)e;
+}
 
 /* The descriptor mapping's size and alignment: a power of two. */
 #define ARENA_META_SIZE ((size_t)128 << 10)
@@ -155,6 +203,27 @@ static inline struct slab_page *addr_to_page(const void *addr)
     return &a->pages[((uintptr_t)addr - (uintptr_t)a->base) >> PAGE_SHIFT];
 }
 
+/* ---- huge.c: allocations mapped one by one from the page source ---- */
+
+struct huge {
+    char *base;                 /* ARENA_SIZE-aligned (or more) */
+    size_t bytes;               /* mapped, a multiple of the page size */
+    slab_page_source_t source;  /* where it goes back */
+};
+
+void huge_boot(void);
+/* A mapping of at least size bytes aligned to max(align, ARENA_SIZE),
+ * registered in the arena map; NULL with errno ENOMEM. */
+struct huge *huge_alloc(size_t size, size_t align);
+void huge_free(struct huge *h);
+void huge_info(size_t *count, size_t *bytes);
+
+static inline struct huge *huge_of_entry(void *entry)
+{
+    return ((uintptr_t)entry & MAP_HUGE) ? (struct huge *)((uintptr_t)entry & ~(uintptr_t)MAP_HUGE)
+                                         : NULL;
+}
+
 /* ---- page_source.c ---- */
 
 void page_source_get(slab_page_source_t *out);
@@ -169,6 +238,15 @@ struct slab_page *buddy_alloc(unsigned order, unsigned kind);
 /* Free a block whose head the caller owns; pages other than the head must
  * already be PG_NONE. */
 void buddy_free(struct slab_page *head, unsigned order);
+/* A run of `pages` pages (1..ARENA_PAGES) whose first page is aligned to
+ * 2^align_order pages, head marked PG_RUN; the rest of the buddy block it
+ * was cut from is freed at once.  NULL with errno ENOMEM. */
+struct slab_page *buddy_alloc_run(size_t pages, unsigned align_order);
+void buddy_free_run(struct slab_page *head);
+/* Give back the pages of a run beyond its first `pages`. */
+void buddy_shrink_run(struct slab_page *head, size_t pages);
+/* Extend a run in place to `pages` if the pages after it are free. */
+bool buddy_grow_run(struct slab_page *head, size_t pages);
 size_t buddy_verify(void);
 /* Decommit free blocks of at least `min_order` not yet given back.
  * Returns the pages decommitted. */
@@ -338,6 +416,41 @@ static inline struct mag_slot *tcache_slot(const struct slab_cache *c)
     return chunk ? &chunk[c->id % TC_CHUNK] : NULL;
 }
 
+/* The magazine fast paths (Bonwick & Adams): pop from, or push onto, this
+ * thread's loaded magazine for c.  No lock, no atomic read-modify-write,
+ * one line of metadata.  NULL / false send the caller to the slow path
+ * (tcache_alloc_slow / tcache_free_slow). */
+static inline void *cache_alloc_fast(const struct slab_cache *c)
+{
+    struct mag_slot *s = tcache_slot(c);
+    if (likely(s != NULL)) {
+        unsigned r = s->rounds;
+        if (likely(r != 0)) {
+            s->rounds = r - 1;
+            counter_inc(&s->alloc_hit);
+            return s->loaded->objs[r - 1];
+        }
+    }
+    return NULL;
+}
+
+static inline bool cache_free_fast(const struct slab_cache *c, void *obj)
+{
+    struct mag_slot *s = tcache_slot(c);
+    if (likely(s != NULL)) {
+        unsigned r = s->rounds;
+        if (likely(r < s->size)) {
+            s->loaded->objs[r] = obj;
+            /* release: a fork() between the two stores must not let the
+             * child see a round it was not given */
+            __atomic_store_n(&s->rounds, r + 1, __ATOMIC_RELEASE);
+            counter_inc(&s->free_hit);
+            return true;
+        }
+    }
+    return false;
+}
+
 /* Take the lowest free object of a slab that has one. */
 static inline void *slab_take(const struct slab_cache *c, struct slab_page *s)
 {
@@ -402,6 +515,13 @@ void cache_fork_parent(void);
 /* ---- fork.c ---- */
 
 void fork_boot(void);
+
+/* Set up libslab's internal caches, once (every API entry does it). */
+void cache_boot(void);
+/* An internal flag: the cache is a kmalloc size class. */
+#define CACHE_KMALLOC 0x80000000U
+void kmalloc_fork_prepare(void);
+void kmalloc_fork_parent(void);
 
 /* Walk all caches under the cache-list lock. */
 void cache_for_each(void (*fn)(struct slab_cache *c, void *arg), void *arg);

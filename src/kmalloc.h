@@ -1,0 +1,99 @@
+/*
+ * kmalloc.h - the inline fast paths of general-purpose allocation, shared
+ * by the kmalloc API (kmalloc.c) and the malloc front (malloc.c).
+ *
+ * Size classes (KM_CLASSES of them, 8 B to SLAB_KMALLOC_MAX_SIZE):
+ *   8, 16, then every 16 B up to 128, then four per power of two:
+ *   2^k + j * 2^(k-2) for j = 1..4, k = 7..14 (160, 192, 224, 256, 320...).
+ * km_index() maps a request to its class with no table and no loop.
+ * Each class is a cache made on first use; km_caches[] is published with
+ * release stores and read with acquire loads, so the fast path needs no
+ * lock and no once-flag.
+ *
+ * Free finds what it frees from the address alone: the arena map gives
+ * the arena (or a huge mapping), the page descriptor gives the slab and
+ * its cache, or a run.  Objects go back through the owning cache's
+ * magazine fast path, which trusts the pointer as Linux's kfree does;
+ * everything else (runs, huge mappings, pointers that are not ours) goes
+ * through km_free_slow(), which checks.
+ */
+#ifndef SLAB_KMALLOC_H
+#define SLAB_KMALLOC_H
+
+#include "internal.h"
+
+#define KM_CLASSES 41
+#define KM_MAX SLAB_KMALLOC_MAX_SIZE
+
+extern struct slab_cache *km_caches[KM_CLASSES];
+
+/* The class serving n bytes, n <= KM_MAX (0 counts as 8). */
+static inline unsigned km_index(size_t n)
+{
+    if (n <= 128)
+        return n <= 16 ? (n > 8) : (unsigned)((n + 15) >> 4);
+    unsigned k = 63u - (unsigned)__builtin_clzll((unsigned long long)(n - 1));
+    return 4 * k - 23 + (unsigned)((n - 1) >> (k - 2));
+}
+
+void *km_alloc_slow(size_t n);
+void km_free_slow(void *p, void *entry, const char *function);
+
+static inline void *km_alloc(size_t n)
+{
+    if (likely(n <= KM_MAX)) {
+        struct slab_cache *c = __atomic_load_n(&km_caches[km_index(n)], __ATOMIC_ACQUIRE);
+        if (likely(c != NULL)) {
+            void *p = cache_alloc_fast(c);
+            if (likely(p != NULL))
+                return p;
+        }
+    }
+    return km_alloc_slow(n);
+}
+
+/* The slab page heading the slab that holds p, given p's arena entry,
+ * or NULL when p is not in a slab. */
+static inline struct slab_page *km_slab_of(const void *p, void *entry)
+{
+    if (unlikely(!entry || ((uintptr_t)entry & MAP_HUGE)))
+        return NULL;
+    struct slab_arena *a = entry;
+    struct slab_page *pg = &a->pages[((uintptr_t)p & (ARENA_SIZE - 1)) >> PAGE_SHIFT];
+    unsigned kind = page_kind(pg);
+    if (kind == PG_TAIL)
+        return pg->head;
+    return kind == PG_SLAB ? pg : NULL;
+}
+
+static inline void km_free(void *p, const char *function)
+{
+    void *entry = map_entry(p);
+    struct slab_page *s = km_slab_of(p, entry);
+    if (likely(s != NULL)) {
+        struct slab_cache *c = s->cache;
+        if (likely(cache_free_fast(c, p)))
+            return;
+        tcache_free_slow(c, p);
+        return;
+    }
+    km_free_slow(p, entry, function);
+}
+
+size_t km_usable_slow(const void *p, void *entry, const char *function);
+
+static inline size_t km_usable(const void *p, const char *function)
+{
+    void *entry = map_entry(p);
+    struct slab_page *s = km_slab_of(p, entry);
+    if (likely(s != NULL))
+        return s->cache->size;
+    return km_usable_slow(p, entry, function);
+}
+
+void *km_calloc(size_t n, size_t size);
+void *km_realloc(void *p, size_t size, const char *function);
+/* align: a power of two. */
+void *km_aligned(size_t align, size_t size);
+
+#endif /* SLAB_KMALLOC_H */
