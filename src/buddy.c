@@ -15,7 +15,9 @@
  *   - a top-order free block is a wholly free arena.  At most one such
  *     arena is kept (decommitted); any other goes back to its source;
  *   - a free block marked clean has been decommitted since it was last
- *     used (buddy_reap decommits blocks of 64 KiB and more).
+ *     used (buddy_reap decommits blocks of 64 KiB and more, and so does
+ *     a free that leaves more than dirty_limit() pages dirty);
+ *   - dirty_pages is the sum of the free blocks not marked clean.
  *
  * Runs (kmalloc's page-granular allocations) are blocks of any number of
  * pages: the smallest buddy block that holds the run is split off and
@@ -30,6 +32,9 @@
 
 #include <errno.h>
 #include <string.h>
+
+/* Blocks smaller than this are not worth a decommit call. */
+#define PURGE_MIN_ORDER 4
 
 static slab_lock_t buddy_lock = SLAB_LOCK_INIT;
 static struct page_list free_area[MAX_ORDER + 1];
@@ -48,8 +53,13 @@ static void arena_unlink(struct slab_arena *a)
     nr_arenas--;
 }
 
+/* Pages in free blocks not marked clean: what a purge could give back. */
+static size_t dirty_pages;
+
 static void free_block_push(struct slab_page *p, unsigned order, bool clean)
 {
+    if (!clean)
+        dirty_pages += (size_t)1 << order;
     p->order = (uint8_t)order;
     p->clean = clean;
     page_set_kind(p, PG_FREE);
@@ -57,6 +67,13 @@ static void free_block_push(struct slab_page *p, unsigned order, bool clean)
 }
 
 /* Give a free block's pages back to the source (they stay mapped). */
+static void free_block_del(struct slab_page *p)
+{
+    if (!p->clean)
+        dirty_pages -= (size_t)1 << p->order;
+    page_list_del(&free_area[p->order], p);
+}
+
 static size_t decommit_block(struct slab_page *p)
 {
     struct slab_arena *a = page_arena(p);
@@ -64,6 +81,7 @@ static size_t decommit_block(struct slab_page *p)
         return 0;
     a->source.decommit(a->source.ctx, page_address(p), PAGE_SIZE << p->order);
     p->clean = true;
+    dirty_pages -= (size_t)1 << p->order;
     return (size_t)1 << p->order;
 }
 
@@ -99,7 +117,7 @@ struct slab_page *buddy_alloc(unsigned order, unsigned kind)
         o = MAX_ORDER;
     }
     struct slab_page *p = free_area[o].first;
-    page_list_del(&free_area[o], p);
+    free_block_del(p);
     struct slab_arena *a = page_arena(p);
     a->free_pages -= (size_t)1 << order;
     while (o > order) {
@@ -112,6 +130,23 @@ struct slab_page *buddy_alloc(unsigned order, unsigned kind)
     return p;
 }
 
+/* Free pages may stay dirty (quick to reuse) up to 4 MiB or an eighth of
+ * the pages mapped, whichever is more; beyond that, the largest dirty
+ * blocks are decommitted until half that is left. */
+static size_t dirty_limit(void)
+{
+    size_t eighth = nr_arenas * ARENA_PAGES / 8;
+    return eighth > ARENA_PAGES ? eighth : ARENA_PAGES;
+}
+
+static void purge_locked(void)
+{
+    size_t target = dirty_limit() / 2;
+    for (unsigned o = MAX_ORDER + 1; o-- > PURGE_MIN_ORDER && dirty_pages > target;)
+        for (struct slab_page *p = free_area[o].first; p && dirty_pages > target; p = p->next)
+            decommit_block(p);
+}
+
 static void buddy_free_locked(struct slab_page *p, unsigned order)
 {
     struct slab_arena *a = page_arena(p);
@@ -122,7 +157,7 @@ static void buddy_free_locked(struct slab_page *p, unsigned order)
         struct slab_page *b = &a->pages[idx ^ ((size_t)1 << order)];
         if (page_kind(b) != PG_FREE || b->order != order)
             break;
-        page_list_del(&free_area[order], b);
+        free_block_del(b);
         page_set_kind(b, PG_NONE);
         idx &= ~((size_t)1 << order);
         order++;
@@ -137,6 +172,8 @@ static void buddy_free_locked(struct slab_page *p, unsigned order)
     free_block_push(head, order, false); /* the pages just freed were in use */
     if (order == MAX_ORDER)
         decommit_block(head);
+    if (dirty_pages > dirty_limit())
+        purge_locked();
 }
 
 /* ---- runs: blocks of any number of pages, for kmalloc ---- */
@@ -262,7 +299,7 @@ bool buddy_grow_run(struct slab_page *head, size_t pages)
         struct slab_page *b = free_block_at(a, q);
         size_t bidx = page_index(b), bend = bidx + ((size_t)1 << b->order);
         bool clean = b->clean;
-        page_list_del(&free_area[b->order], b);
+        free_block_del(b);
         page_set_kind(b, PG_NONE);
         a->free_pages -= bend - bidx;
         push_range_locked(a, bidx, q, clean);
@@ -380,7 +417,12 @@ size_t buddy_verify(void)
                     free_area[o].count);
         listed += n;
     }
-    size_t heads = 0, arenas_seen = 0;
+    size_t heads = 0, arenas_seen = 0, dirty = 0;
+    for (unsigned o = 0; o <= MAX_ORDER; o++)
+        for (struct slab_page *p = free_area[o].first; p; p = p->next)
+            dirty += p->clean ? 0 : (size_t)1 << o;
+    if (dirty != dirty_pages)
+        CORRUPT(NULL, dirty, "buddy: %zu dirty free pages counted as %zu", dirty, dirty_pages);
     for (struct slab_arena *a = arenas; a; a = a->next, arenas_seen++) {
         size_t free_pages = 0;
         for (size_t i = 0; i < ARENA_PAGES; i++) {

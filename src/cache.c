@@ -309,6 +309,7 @@ static void cache_init(struct slab_cache *c, const char *name, size_t size, size
                        ? (KEEP_FREE_PAGES >> layout->order) : KEEP_FREE_MIN;
     c->depot.size_index = depot_initial_size(size);
     c->depot.max_index = depot_max_size(size);
+    c->depot.max_full_objs = depot_max_full_objs(layout->stride);
     strncpy(c->name, name, sizeof c->name - 1);
 }
 
@@ -321,9 +322,8 @@ void cache_create_internal(struct slab_cache *c, const char *name, size_t size, 
     caches_link(c);
 }
 
-slab_cache_t *slab_cache_create(const char *name, size_t size, size_t align,
-                                slab_flags_t flags, slab_ctor_t ctor, slab_dtor_t dtor,
-                                void *arg)
+slab_cache_t *cache_create(const char *name, size_t size, size_t align, slab_flags_t flags,
+                           slab_ctor_t ctor, slab_dtor_t dtor, void *arg, unsigned id)
 {
     if (!name)
         return create_fail(name, flags, EINVAL, "the name is NULL");
@@ -356,8 +356,9 @@ slab_cache_t *slab_cache_create(const char *name, size_t size, size_t align,
     struct slab_cache *c;
     if (cache_alloc_batch(&cache_cache, (void **)&c, 1) != 1)
         return create_fail(name, flags, ENOMEM, "out of memory for the cache descriptor");
-    unsigned id = TC_NO_ID;
-    if (options_magazines() && !(flags & DEBUG_FLAGS))
+    if (!options_magazines() || (flags & DEBUG_FLAGS))
+        id = TC_NO_ID;
+    else if (id == CACHE_ID_AUTO)
         id = tcache_id_alloc();
     cache_init(c, name, size, align, flags, &layout, id);
     c->ctor = ctor;
@@ -365,6 +366,13 @@ slab_cache_t *slab_cache_create(const char *name, size_t size, size_t align,
     c->arg = arg;
     caches_link(c);
     return c;
+}
+
+slab_cache_t *slab_cache_create(const char *name, size_t size, size_t align,
+                                slab_flags_t flags, slab_ctor_t ctor, slab_dtor_t dtor,
+                                void *arg)
+{
+    return cache_create(name, size, align, flags, ctor, dtor, arg, CACHE_ID_AUTO);
 }
 
 /* Is c a cache that exists (a live object of cache_cache)? */
@@ -494,9 +502,9 @@ int slab_cache_destroy(slab_cache_t *c)
 {
     if (!check_cache(c, __func__))
         return -1;
-    if (c == &cache_cache) {
+    if (c == &cache_cache || (c->flags & CACHE_KMALLOC)) {
         slab_reportf(SLAB_ERR_INVALID_ARG, __func__, c, NULL, c, 0,
-                     "the cache of caches cannot be destroyed");
+                     "libslab's own caches cannot be destroyed");
         errno = EINVAL;
         return -1;
     }

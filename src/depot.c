@@ -16,6 +16,12 @@
  *     last working-set update: that many were not needed during the
  *     interval, and reaping may free them.
  *
+ * The depot keeps at most depot_max_full_objs() objects in full magazines
+ * (512 KiB worth); a full magazine beyond that is emptied into the slab
+ * layer at once, as Linux SLAB's shared array spills into its slabs, so a
+ * program that frees most of its memory gives it back without waiting
+ * for a reap.
+ *
  * The depot's magazine size starts from the object size and grows one
  * step each time threads have found the depot lock held CONTENTION_LIMIT
  * times within a reap interval (illumos's rule, applied at once rather
@@ -33,6 +39,7 @@ static struct slab_cache mag_caches[MAG_SIZES];
 struct magazine empty_magazine;
 
 #define CONTENTION_LIMIT 16
+#define DEPOT_BYTES ((size_t)512 << 10)
 
 void depot_boot(void)
 {
@@ -69,6 +76,15 @@ unsigned depot_initial_size(size_t object_size)
 unsigned depot_max_size(size_t object_size)
 {
     return size_band(object_size) + 2;
+}
+
+/* How many objects full magazines in the depot may hold: DEPOT_BYTES
+ * worth, and never fewer than two of the largest magazines. */
+size_t depot_max_full_objs(size_t object_size)
+{
+    size_t objs = DEPOT_BYTES / (object_size ? object_size : 1);
+    size_t floor = 2 * (size_t)mag_rounds[depot_max_size(object_size)];
+    return objs > floor ? objs : floor;
 }
 
 unsigned magazine_rounds(unsigned size_index)
@@ -171,6 +187,20 @@ struct magazine *depot_exchange_empty(struct slab_cache *c, struct magazine *giv
     struct depot *d = &c->depot;
     struct magazine *stale = NULL, *empty;
     depot_lock(c);
+    if (give != &empty_magazine && (d->nfull + 1) * give->size > d->max_full_objs) {
+        /* The depot holds enough: the objects go back to their slabs (and
+         * from there, beyond each cache's few free slabs, to the buddy
+         * allocator), and the magazine comes back empty. */
+        bool reuse = give->size_index == d->size_index;
+        d->overflows++;
+        slab_unlock(&d->lock);
+        cache_free_batch(c, give->objs, give->size);
+        if (reuse)
+            return give;
+        magazine_free(give);
+        give = &empty_magazine;
+        depot_lock(c);
+    }
     for (;;) {
         empty = pop(&d->empty, &d->nempty, &d->min_empty);
         if (!empty || empty->size_index == d->size_index)

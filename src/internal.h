@@ -63,6 +63,7 @@ struct slab_page {
     uint8_t kind;                  /* enum page_kind */
     uint8_t list;                  /* PG_SLAB: enum slab_list */
     uint8_t clean;                 /* PG_FREE: pages given back to the source */
+    uint16_t slot_id;              /* PG_SLAB/PG_TAIL: the cache's slot id */
 };
 
 /* `kind` is read without the buddy lock when the buddy allocator looks at
@@ -301,7 +302,9 @@ struct depot {
     size_t min_full, min_empty;    /* working set: fewest since last update */
     unsigned size_index;           /* magazine size now in use */
     unsigned max_index;            /* the largest it may grow to */
+    size_t max_full_objs;          /* objects full magazines may hold */
     uint64_t exchanges, contention;
+    uint64_t overflows;            /* full magazines emptied into slabs */
     /* counters of slots that were flushed (thread exit, destroy) */
     uint64_t alloc_hit, alloc_miss, free_hit, free_miss;
     /* allocations and frees that bypassed magazines (atomic) */
@@ -311,6 +314,7 @@ struct depot {
 void depot_boot(void);
 unsigned depot_initial_size(size_t object_size);
 unsigned depot_max_size(size_t object_size);
+size_t depot_max_full_objs(size_t object_size);
 unsigned magazine_rounds(unsigned size_index);
 void magazine_free(struct magazine *m);
 struct magazine *depot_exchange_full(struct slab_cache *c, struct magazine *give);
@@ -325,6 +329,9 @@ size_t depot_reap(struct slab_cache *c, bool all);
 #define TC_CHUNK 64
 #define TC_CHUNKS 64
 #define TC_NO_ID (TC_CHUNK * TC_CHUNKS) /* chunk[TC_CHUNKS] is always NULL */
+/* Ids below TC_RESERVED (chunk 0) belong to the kmalloc size classes, class
+ * i having id i, so malloc finds its slot from the size alone. */
+#define TC_RESERVED TC_CHUNK
 
 struct mag_slot {
     struct magazine *loaded;
@@ -341,7 +348,10 @@ struct mag_slot {
 enum { TC_NEW = 0, TC_LIVE, TC_DEAD };
 
 struct tcache {
-    struct mag_slot *chunk[TC_CHUNKS + 1];
+    /* chunk 0 (the kmalloc classes) sits in the thread's static TLS: its
+     * slots' addresses are known without a load */
+    struct mag_slot slots0[TC_CHUNK];
+    struct mag_slot *chunk[TC_CHUNKS + 1];  /* chunk[0] == slots0 once live */
     struct tcache *next, *prev;
     int state;
 };
@@ -358,6 +368,7 @@ static inline void counter_inc(uint64_t *c)
 }
 
 void tcache_boot(void);
+/* A free slot id at or above TC_RESERVED, or TC_NO_ID. */
 unsigned tcache_id_alloc(void);
 void tcache_id_release(struct slab_cache *c);
 void *tcache_alloc_slow(struct slab_cache *c);
@@ -409,20 +420,26 @@ struct slab_cache {
     struct depot depot __attribute__((aligned(64)));
 };
 
-/* This thread's slot for c, or NULL (no magazines yet, or none for c). */
+/* This thread's slot of id `id`, or NULL (no magazines yet, or TC_NO_ID). */
+static inline struct mag_slot *tcache_slot_id(unsigned id)
+{
+    if (id < TC_RESERVED)
+        return &slab__tc.slots0[id]; /* all zero until the thread registers */
+    struct mag_slot *chunk = slab__tc.chunk[id / TC_CHUNK];
+    return chunk ? &chunk[id % TC_CHUNK] : NULL;
+}
+
 static inline struct mag_slot *tcache_slot(const struct slab_cache *c)
 {
-    struct mag_slot *chunk = slab__tc.chunk[c->id / TC_CHUNK];
-    return chunk ? &chunk[c->id % TC_CHUNK] : NULL;
+    return tcache_slot_id(c->id);
 }
 
 /* The magazine fast paths (Bonwick & Adams): pop from, or push onto, this
  * thread's loaded magazine for c.  No lock, no atomic read-modify-write,
  * one line of metadata.  NULL / false send the caller to the slow path
  * (tcache_alloc_slow / tcache_free_slow). */
-static inline void *cache_alloc_fast(const struct slab_cache *c)
+static inline void *slot_alloc_fast(struct mag_slot *s)
 {
-    struct mag_slot *s = tcache_slot(c);
     if (likely(s != NULL)) {
         unsigned r = s->rounds;
         if (likely(r != 0)) {
@@ -434,9 +451,8 @@ static inline void *cache_alloc_fast(const struct slab_cache *c)
     return NULL;
 }
 
-static inline bool cache_free_fast(const struct slab_cache *c, void *obj)
+static inline bool slot_free_fast(struct mag_slot *s, void *obj)
 {
-    struct mag_slot *s = tcache_slot(c);
     if (likely(s != NULL)) {
         unsigned r = s->rounds;
         if (likely(r < s->size)) {
@@ -449,6 +465,16 @@ static inline bool cache_free_fast(const struct slab_cache *c, void *obj)
         }
     }
     return false;
+}
+
+static inline void *cache_alloc_fast(const struct slab_cache *c)
+{
+    return slot_alloc_fast(tcache_slot(c));
+}
+
+static inline bool cache_free_fast(const struct slab_cache *c, void *obj)
+{
+    return slot_free_fast(tcache_slot(c), obj);
 }
 
 /* Take the lowest free object of a slab that has one. */
@@ -505,6 +531,11 @@ size_t cache_free_batch(struct slab_cache *c, void *const *objs, size_t n);
 /* Set up a cache for libslab's own use (static storage, no magazines, no
  * constructor, no free slab kept). */
 void cache_create_internal(struct slab_cache *c, const char *name, size_t size, size_t align);
+/* slab_cache_create() with the slot id chosen: TC_NO_ID for none, or a
+ * reserved id; anything else picks a free id. */
+#define CACHE_ID_AUTO (TC_NO_ID + 1)
+slab_cache_t *cache_create(const char *name, size_t size, size_t align, slab_flags_t flags,
+                           slab_ctor_t ctor, slab_dtor_t dtor, void *arg, unsigned id);
 /* Give back the free slabs of a cache that allocated nothing since the
  * last call (or of any cache, with `all`), and trim the others to their
  * keep limit.  Returns slabs released. */

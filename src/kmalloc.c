@@ -26,7 +26,7 @@
 #include <errno.h>
 #include <string.h>
 
-struct slab_cache *km_caches[KM_CLASSES];
+static struct slab_cache *km_caches[KM_CLASSES]; /* published with release */
 static slab_lock_t km_lock = SLAB_LOCK_INIT; /* creating a class's cache */
 
 void kmalloc_fork_prepare(void) { slab_lock(&km_lock); }
@@ -67,7 +67,7 @@ static struct slab_cache *class_cache(unsigned i)
             "kmalloc-14k", "kmalloc-16k", "kmalloc-20k", "kmalloc-24k", "kmalloc-28k",
             "kmalloc-32k",
         };
-        c = slab_cache_create(names[i], class_size(i), class_align(i), 0, NULL, NULL, NULL);
+        c = cache_create(names[i], class_size(i), class_align(i), 0, NULL, NULL, NULL, i);
         if (c) {
             c->flags |= CACHE_KMALLOC;
             __atomic_store_n(&km_caches[i], c, __ATOMIC_RELEASE);

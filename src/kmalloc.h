@@ -6,9 +6,9 @@
  *   8, 16, then every 16 B up to 128, then four per power of two:
  *   2^k + j * 2^(k-2) for j = 1..4, k = 7..14 (160, 192, 224, 256, 320...).
  * km_index() maps a request to its class with no table and no loop.
- * Each class is a cache made on first use; km_caches[] is published with
- * release stores and read with acquire loads, so the fast path needs no
- * lock and no once-flag.
+ * Each class is a cache made on first use (kmalloc.c), whose per-thread
+ * slot is slot i of chunk 0 for class i: malloc goes from the size to its
+ * magazine with no cache pointer, no lock and no once-flag.
  *
  * Free finds what it frees from the address alone: the arena map gives
  * the arena (or a huge mapping), the page descriptor gives the slab and
@@ -25,7 +25,7 @@
 #define KM_CLASSES 41
 #define KM_MAX SLAB_KMALLOC_MAX_SIZE
 
-extern struct slab_cache *km_caches[KM_CLASSES];
+_Static_assert(KM_CLASSES <= TC_RESERVED, "class i uses slot id i");
 
 /* The class serving n bytes, n <= KM_MAX (0 counts as 8). */
 static inline unsigned km_index(size_t n)
@@ -39,15 +39,14 @@ static inline unsigned km_index(size_t n)
 void *km_alloc_slow(size_t n);
 void km_free_slow(void *p, void *entry, const char *function);
 
+/* Class i's slot is slot i of chunk 0: no cache pointer is needed until
+ * the slow path (an empty slot, as every slot starts, sends it there). */
 static inline void *km_alloc(size_t n)
 {
     if (likely(n <= KM_MAX)) {
-        struct slab_cache *c = __atomic_load_n(&km_caches[km_index(n)], __ATOMIC_ACQUIRE);
-        if (likely(c != NULL)) {
-            void *p = cache_alloc_fast(c);
-            if (likely(p != NULL))
-                return p;
-        }
+        void *p = slot_alloc_fast(tcache_slot_id(km_index(n)));
+        if (likely(p != NULL))
+            return p;
     }
     return km_alloc_slow(n);
 }
@@ -66,16 +65,21 @@ static inline struct slab_page *km_slab_of(const void *p, void *entry)
     return kind == PG_SLAB ? pg : NULL;
 }
 
+/* Every page of a slab carries its cache's slot id, so the magazine is
+ * found from the page descriptor without touching the cache. */
 static inline void km_free(void *p, const char *function)
 {
     void *entry = map_entry(p);
-    struct slab_page *s = km_slab_of(p, entry);
-    if (likely(s != NULL)) {
-        struct slab_cache *c = s->cache;
-        if (likely(cache_free_fast(c, p)))
+    if (likely(entry && !((uintptr_t)entry & MAP_HUGE))) {
+        struct slab_arena *a = entry;
+        struct slab_page *pg = &a->pages[((uintptr_t)p & (ARENA_SIZE - 1)) >> PAGE_SHIFT];
+        unsigned kind = page_kind(pg);
+        if (likely(kind == PG_SLAB || kind == PG_TAIL)) {
+            if (likely(slot_free_fast(tcache_slot_id(pg->slot_id), p)))
+                return;
+            tcache_free_slow(kind == PG_TAIL ? pg->head->cache : pg->cache, p);
             return;
-        tcache_free_slow(c, p);
-        return;
+        }
     }
     km_free_slow(p, entry, function);
 }

@@ -61,6 +61,7 @@ static void set_tails(struct slab_page *s, unsigned order, unsigned kind)
 {
     for (size_t i = 1; i < ((size_t)1 << order); i++) {
         s[i].head = kind == PG_TAIL ? s : NULL;
+        s[i].slot_id = s->slot_id;
         page_set_kind(&s[i], kind);
     }
 }
@@ -77,6 +78,7 @@ struct slab_page *slab_create(struct slab_cache *c, unsigned colour, bool *ctor_
     s->s_mem = base + (size_t)colour * l->colour_step;
     s->inuse = 0;
     s->hint = 0;
+    s->slot_id = (uint16_t)c->id;
     s->list = SL_FREE;
     s->map = l->map_words ? (uint64_t *)(base + (PAGE_SIZE << l->order)) - l->map_words
                           : &s->inline_map;

@@ -68,7 +68,7 @@ unsigned tcache_id_alloc(void)
 {
     unsigned id = TC_NO_ID;
     slab_lock(&tc_lock);
-    for (unsigned w = 0; w < TC_CHUNKS; w++) {
+    for (unsigned w = TC_RESERVED / 64; w < TC_CHUNKS; w++) {
         if (~id_map[w]) {
             unsigned bit = (unsigned)__builtin_ctzll(~id_map[w]);
             id_map[w] |= (uint64_t)1 << bit;
@@ -146,7 +146,7 @@ static void tcache_flush_locked(struct tcache *t, bool skip_busy)
             else
                 slot_flush(&chunk[k]);
         }
-        if (!keep_chunk)
+        if (!keep_chunk && chunk != t->slots0)
             cache_free_batch(chunk_cache, (void *const *)&chunk, 1);
     }
 }
@@ -171,7 +171,10 @@ static bool tcache_register(struct tcache *t)
         t->state = TC_DEAD;
         return false;
     }
+    for (unsigned k = 0; k < TC_CHUNK; k++)
+        slot_reset(&t->slots0[k]);
     slab_lock(&tc_lock);
+    t->chunk[0] = t->slots0;
     dlist_push(tc_list, t);
     slab_unlock(&tc_lock);
     t->state = TC_LIVE;
