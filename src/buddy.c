@@ -33,8 +33,9 @@
 #include <errno.h>
 #include <string.h>
 
-/* Blocks smaller than this are not worth a decommit call. */
-#define PURGE_MIN_ORDER 4
+/* The smallest blocks a purge decommits (every size: when memory is
+ * short, fragments add up). */
+#define PURGE_MIN_ORDER 0
 
 static slab_lock_t buddy_lock = SLAB_LOCK_INIT;
 static struct page_list free_area[MAX_ORDER + 1];
