@@ -36,9 +36,12 @@
 /* The smallest blocks a purge decommits (every size: when memory is
  * short, fragments add up). */
 #define PURGE_MIN_ORDER 0
+#define PURGE_INTERVAL_MS 100
 
 static slab_lock_t buddy_lock = SLAB_LOCK_INIT;
-static struct page_list free_area[MAX_ORDER + 1];
+/* Free blocks by order, dirty ([0]) and clean ([1]) apart: allocation
+ * reuses dirty pages first (no page faults), a purge takes dirty ones. */
+static struct page_list free_area[MAX_ORDER + 1][2];
 static struct slab_arena *arenas;
 static size_t nr_arenas;
 
@@ -56,6 +59,7 @@ static void arena_unlink(struct slab_arena *a)
 
 /* Pages in free blocks not marked clean: what a purge could give back. */
 static size_t dirty_pages;
+static uint64_t last_purge_ns;
 
 static void free_block_push(struct slab_page *p, unsigned order, bool clean)
 {
@@ -64,26 +68,32 @@ static void free_block_push(struct slab_page *p, unsigned order, bool clean)
     p->order = (uint8_t)order;
     p->clean = clean;
     page_set_kind(p, PG_FREE);
-    page_list_push(&free_area[order], p);
+    page_list_push(&free_area[order][clean], p);
 }
 
-/* Give a free block's pages back to the source (they stay mapped). */
 static void free_block_del(struct slab_page *p)
 {
     if (!p->clean)
         dirty_pages -= (size_t)1 << p->order;
-    page_list_del(&free_area[p->order], p);
+    page_list_del(&free_area[p->order][p->clean], p);
 }
 
+static size_t free_blocks(unsigned order)
+{
+    return free_area[order][0].count + free_area[order][1].count;
+}
+
+/* Give a free block's pages back to the source (they stay mapped). */
 static size_t decommit_block(struct slab_page *p)
 {
     struct slab_arena *a = page_arena(p);
     if (p->clean || !a->source.decommit)
         return 0;
-    a->source.decommit(a->source.ctx, page_address(p), PAGE_SIZE << p->order);
-    p->clean = true;
-    dirty_pages -= (size_t)1 << p->order;
-    return (size_t)1 << p->order;
+    unsigned order = p->order;
+    free_block_del(p);
+    a->source.decommit(a->source.ctx, page_address(p), PAGE_SIZE << order);
+    free_block_push(p, order, true);
+    return (size_t)1 << order;
 }
 
 static bool grow_locked(void)
@@ -106,9 +116,14 @@ struct slab_page *buddy_alloc(unsigned order, unsigned kind)
         return NULL;
     }
     slab_lock(&buddy_lock);
+    /* Dirty pages first, from the smallest block that fits: they are
+     * resident already, and clean blocks stay clean. */
     unsigned o = order;
-    while (o <= MAX_ORDER && !free_area[o].first)
+    while (o <= MAX_ORDER && !free_area[o][0].first)
         o++;
+    if (o > MAX_ORDER)
+        for (o = order; o <= MAX_ORDER && !free_area[o][1].first;)
+            o++;
     if (o > MAX_ORDER) {
         if (!grow_locked()) {
             slab_unlock(&buddy_lock);
@@ -117,7 +132,7 @@ struct slab_page *buddy_alloc(unsigned order, unsigned kind)
         }
         o = MAX_ORDER;
     }
-    struct slab_page *p = free_area[o].first;
+    struct slab_page *p = free_area[o][0].first ? free_area[o][0].first : free_area[o][1].first;
     free_block_del(p);
     struct slab_arena *a = page_arena(p);
     a->free_pages -= (size_t)1 << order;
@@ -131,21 +146,26 @@ struct slab_page *buddy_alloc(unsigned order, unsigned kind)
     return p;
 }
 
-/* Free pages may stay dirty (quick to reuse) up to 4 MiB or an eighth of
+/* Free pages may stay dirty (quick to reuse) up to 8 MiB or an eighth of
  * the pages mapped, whichever is more; beyond that, the largest dirty
- * blocks are decommitted until half that is left. */
+ * blocks are decommitted until half that is left, at most once every
+ * PURGE_INTERVAL_MS unless twice the limit is dirty (a program freeing
+ * steadily pays a few decommit calls a second, not one per free). */
 static size_t dirty_limit(void)
 {
     size_t eighth = nr_arenas * ARENA_PAGES / 8;
-    return eighth > ARENA_PAGES ? eighth : ARENA_PAGES;
+    return eighth > 2 * ARENA_PAGES ? eighth : 2 * ARENA_PAGES;
 }
 
-static void purge_locked(void)
+/* Decommit dirty blocks of min_order and up, largest first, while more
+ * than `target` pages are dirty.  Returns the pages decommitted. */
+static size_t purge_locked(unsigned min_order, size_t target)
 {
-    size_t target = dirty_limit() / 2;
-    for (unsigned o = MAX_ORDER + 1; o-- > PURGE_MIN_ORDER && dirty_pages > target;)
-        for (struct slab_page *p = free_area[o].first; p && dirty_pages > target; p = p->next)
-            decommit_block(p);
+    size_t pages = 0;
+    for (unsigned o = MAX_ORDER + 1; o-- > min_order && dirty_pages > target;)
+        while (free_area[o][0].first && dirty_pages > target)
+            pages += decommit_block(free_area[o][0].first);
+    return pages;
 }
 
 static void buddy_free_locked(struct slab_page *p, unsigned order)
@@ -163,7 +183,7 @@ static void buddy_free_locked(struct slab_page *p, unsigned order)
         idx &= ~((size_t)1 << order);
         order++;
     }
-    if (order == MAX_ORDER && free_area[MAX_ORDER].count > 0) {
+    if (order == MAX_ORDER && free_blocks(MAX_ORDER) > 0) {
         /* A spare free arena is kept already: this one goes back. */
         arena_unlink(a);
         arena_destroy(a);
@@ -173,8 +193,14 @@ static void buddy_free_locked(struct slab_page *p, unsigned order)
     free_block_push(head, order, false); /* the pages just freed were in use */
     if (order == MAX_ORDER)
         decommit_block(head);
-    if (dirty_pages > dirty_limit())
-        purge_locked();
+    size_t limit = dirty_limit();
+    if (dirty_pages > limit) {
+        uint64_t now = clock_now_ns();
+        if (dirty_pages > 2 * limit || now - last_purge_ns >= PURGE_INTERVAL_MS * 1000000ull) {
+            purge_locked(PURGE_MIN_ORDER, limit / 2);
+            last_purge_ns = now;
+        }
+    }
 }
 
 /* ---- runs: blocks of any number of pages, for kmalloc ---- */
@@ -316,11 +342,8 @@ bool buddy_grow_run(struct slab_page *head, size_t pages)
 
 size_t buddy_reap(unsigned min_order)
 {
-    size_t pages = 0;
     slab_lock(&buddy_lock);
-    for (unsigned o = min_order; o <= MAX_ORDER; o++)
-        for (struct slab_page *p = free_area[o].first; p; p = p->next)
-            pages += decommit_block(p);
+    size_t pages = purge_locked(min_order, 0);
     slab_unlock(&buddy_lock);
     return pages;
 }
@@ -380,8 +403,8 @@ void slab_buddy_info(slab_buddy_info_t *out)
     memset(out, 0, sizeof *out);
     slab_lock(&buddy_lock);
     for (unsigned o = 0; o <= MAX_ORDER; o++) {
-        out->nr_free[o] = free_area[o].count;
-        out->free_pages += free_area[o].count << o;
+        out->nr_free[o] = free_blocks(o);
+        out->free_pages += free_blocks(o) << o;
     }
     out->arenas = nr_arenas;
     out->total_pages = nr_arenas * ARENA_PAGES;
@@ -398,10 +421,16 @@ size_t buddy_verify(void)
     size_t problems = 0;
     slab_lock(&buddy_lock);
     size_t listed = 0;
-    for (unsigned o = 0; o <= MAX_ORDER; o++) {
+    size_t dirty = 0;
+    for (unsigned o = 0; o <= MAX_ORDER; o++)
+    for (unsigned clean = 0; clean < 2; clean++) {
         size_t n = 0;
-        for (struct slab_page *p = free_area[o].first; p; p = p->next, n++) {
+        for (struct slab_page *p = free_area[o][clean].first; p; p = p->next, n++) {
             size_t idx = page_index(p);
+            if (p->clean != clean)
+                CORRUPT(page_address(p), o, "buddy: block on the %s order-%u list is marked %s",
+                        clean ? "clean" : "dirty", o, p->clean ? "clean" : "dirty");
+            dirty += clean ? 0 : (size_t)1 << o;
             if (page_kind(p) != PG_FREE || p->order != o)
                 CORRUPT(page_address(p), o, "buddy: block on order-%u list has kind %u order %u",
                         o, page_kind(p), p->order);
@@ -413,15 +442,12 @@ size_t buddy_verify(void)
                     CORRUPT(page_address(p), o, "buddy: order-%u block and its buddy are both free", o);
             }
         }
-        if (n != free_area[o].count)
+        if (n != free_area[o][clean].count)
             CORRUPT(NULL, o, "buddy: order-%u list holds %zu blocks, counted %zu", o, n,
-                    free_area[o].count);
+                    free_area[o][clean].count);
         listed += n;
     }
-    size_t heads = 0, arenas_seen = 0, dirty = 0;
-    for (unsigned o = 0; o <= MAX_ORDER; o++)
-        for (struct slab_page *p = free_area[o].first; p; p = p->next)
-            dirty += p->clean ? 0 : (size_t)1 << o;
+    size_t heads = 0, arenas_seen = 0;
     if (dirty != dirty_pages)
         CORRUPT(NULL, dirty, "buddy: %zu dirty free pages counted as %zu", dirty, dirty_pages);
     for (struct slab_arena *a = arenas; a; a = a->next, arenas_seen++) {

@@ -384,6 +384,8 @@ void tcache_fork_child(void);
 
 /* ---- reap.c ---- */
 
+/* A coarse monotonic clock (a few ms of resolution, cheap to read). */
+uint64_t clock_now_ns(void);
 /* Called on slow paths: runs slab_reap() when the interval has passed. */
 void reap_tick(void);
 /* Page source failed: run reclaim callbacks and reap; true if worth retrying. */

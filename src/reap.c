@@ -42,7 +42,7 @@ size_t slab_reap(void)
     return released;
 }
 
-static uint64_t now_ns(void)
+uint64_t clock_now_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
@@ -56,7 +56,7 @@ void reap_tick(void)
     unsigned interval = options_reap_interval_ms();
     if (!interval)
         return;
-    uint64_t now = now_ns();
+    uint64_t now = clock_now_ns();
     uint64_t next = __atomic_load_n(&next_reap_ns, __ATOMIC_RELAXED);
     if (now < next)
         return;
