@@ -1,0 +1,1569 @@
+/*
+ * test_kmalloc.c - general-purpose allocation: slab_malloc(), slab_free(),
+ * slab_calloc(), slab_realloc(), slab_aligned_alloc(), slab_usable_size(),
+ * the size classes, and the kmalloc family of <slab/linux.h>.
+ *
+ * Covers the class table (count, sizes, rounding waste, which class serves
+ * each size 1..32768, the "kmalloc-..." caches), alignment of every kind
+ * of block and of slab_aligned_alloc() for every power of two up to
+ * 16 MiB, page runs and huge mappings (usable sizes, pages and mappings
+ * given back), calloc zeroing and overflow, every realloc path (in a
+ * class, class to class, to and from runs and huge mappings, growing a
+ * run in place, failure leaving the block intact), misuse reported
+ * through the error hook with nothing lost, objects of user caches freed
+ * with slab_free(), the Linux names (ZERO_SIZE_PTR, ksize, krealloc with
+ * __GFP_ZERO, kstrdup...), running out of memory with a page source that
+ * refuses, and threads allocating, checking and freeing random sizes,
+ * including frees from a thread other than the allocating one.
+ *
+ * A pass-through page source is installed for the whole file so that a
+ * test can make it refuse, and the automatic reap is off so that page
+ * counts are exact.  SLAB_TEST_SCALE scales the thread tests.
+ */
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "slab_test.h"
+
+#include <slab/linux.h>
+
+#define KiB ((size_t)1 << 10)
+#define MiB ((size_t)1 << 20)
+
+static size_t page_round(size_t n)
+{
+    return (n + SLAB_PAGE_SIZE - 1) & ~(SLAB_PAGE_SIZE - 1);
+}
+
+/* ------------------------------------------------------------------ */
+/* A page source that passes through to the default one, or refuses     */
+
+struct fail_source {
+    atomic_int failing;    /* refuse every map() while set */
+    atomic_size_t maps;    /* calls of map() */
+    atomic_size_t refused; /* maps refused */
+};
+
+static struct fail_source fsrc;
+static const slab_page_source_t *def_source;
+
+static void *fs_map(void *ctx, size_t size, size_t align)
+{
+    struct fail_source *s = ctx;
+    atomic_fetch_add(&s->maps, 1);
+    if (atomic_load(&s->failing)) {
+        atomic_fetch_add(&s->refused, 1);
+        return NULL;
+    }
+    return def_source->map(def_source->ctx, size, align);
+}
+
+static void fs_unmap(void *ctx, void *addr, size_t size)
+{
+    (void)ctx;
+    def_source->unmap(def_source->ctx, addr, size);
+}
+
+static void fs_decommit(void *ctx, void *addr, size_t size)
+{
+    (void)ctx;
+    if (def_source->decommit)
+        def_source->decommit(def_source->ctx, addr, size);
+}
+
+static int group_setup(void **state)
+{
+    def_source = slab_default_page_source();
+    if (!def_source || !def_source->map || !def_source->unmap)
+        return -1;
+    slab_page_source_t src = {
+        .map = fs_map, .unmap = fs_unmap, .decommit = fs_decommit, .ctx = &fsrc};
+    slab_set_page_source(&src);
+    return test_group_setup(state);
+}
+
+/* ------------------------------------------------------------------ */
+/* Helpers                                                              */
+
+/* Byte i of a block filled with `seed`. */
+static unsigned char fill_byte(size_t i, unsigned seed)
+{
+    return (unsigned char)((i * 131u) ^ (i >> 9) ^ seed);
+}
+
+static void fill(void *p, size_t n, unsigned seed)
+{
+    unsigned char *c = p;
+    for (size_t i = 0; i < n; i++)
+        c[i] = fill_byte(i, seed);
+}
+
+#define assert_filled(p_, n_, seed_)                                             \
+    do {                                                                         \
+        const unsigned char *c_ = (const unsigned char *)(p_);                   \
+        size_t n__ = (n_);                                                       \
+        for (size_t i_ = 0; i_ < n__; i_++)                                      \
+            if (c_[i_] != fill_byte(i_, (seed_)))                                \
+                fail_msg("%p: byte %zu of %zu is %#x, expected %#x", (void *)c_, \
+                         i_, n__, c_[i_], fill_byte(i_, (seed_)));               \
+    } while (0)
+
+#define assert_all(p_, from_, to_, byte_)                                        \
+    do {                                                                         \
+        const unsigned char *c_ = (const unsigned char *)(p_);                   \
+        for (size_t i_ = (from_); i_ < (size_t)(to_); i_++)                      \
+            if (c_[i_] != (unsigned char)(byte_))                                \
+                fail_msg("%p: byte %zu is %#x, expected %#x", (void *)c_, i_,    \
+                         c_[i_], (unsigned)(unsigned char)(byte_));              \
+    } while (0)
+
+/* The smallest class of at least n bytes (0 above the largest). */
+static size_t class_for(size_t n)
+{
+    for (size_t i = 0; i < slab_size_class_count(); i++)
+        if (slab_size_class(i) >= n)
+            return slab_size_class(i);
+    return 0;
+}
+
+/* Bytes of [lo, hi) covered by mappings listed in /proc/self/maps, or
+ * (size_t)-1 if it cannot be read.  No allocation: a static buffer. */
+static char maps_buf[1 << 20];
+
+static size_t mapped_bytes_in(uintptr_t lo, uintptr_t hi)
+{
+    int fd = open("/proc/self/maps", O_RDONLY);
+    if (fd < 0)
+        return (size_t)-1;
+    size_t len = 0;
+    for (;;) {
+        ssize_t r = read(fd, maps_buf + len, sizeof maps_buf - 1 - len);
+        if (r <= 0)
+            break;
+        len += (size_t)r;
+    }
+    close(fd);
+    maps_buf[len] = '\0';
+    size_t covered = 0;
+    for (char *line = maps_buf; line && *line;) {
+        unsigned long long a, b;
+        if (sscanf(line, "%llx-%llx", &a, &b) == 2) {
+            uintptr_t s = (uintptr_t)a > lo ? (uintptr_t)a : lo;
+            uintptr_t e = (uintptr_t)b < hi ? (uintptr_t)b : hi;
+            if (s < e)
+                covered += e - s;
+        }
+        line = strchr(line, '\n');
+        if (line)
+            line++;
+    }
+    return covered;
+}
+
+/* Shrink every size class's cache: slabs with nothing allocated go back
+ * to the buddy allocator, so page counts reflect only live blocks. */
+static void shrink_classes(void)
+{
+    for (size_t i = 0; i < slab_size_class_count(); i++) {
+        slab_cache_t *c = slab_kmalloc_cache(slab_size_class(i));
+        if (c)
+            slab_cache_shrink(c);
+    }
+}
+
+/* Every free page of the buddy allocator, held as page blocks, so that
+ * any further page has to come from the page source. */
+#define MAX_HELD 256
+struct held {
+    void *p[MAX_HELD];
+    unsigned order[MAX_HELD];
+    size_t n;
+};
+
+static void take_all_free_pages(struct held *h)
+{
+    h->n = 0;
+    for (;;) {
+        slab_buddy_info_t bi = test_buddy();
+        if (bi.free_pages == 0)
+            break;
+        unsigned o = SLAB_MAX_ORDER;
+        while (bi.nr_free[o] == 0)
+            o--;
+        assert_true(h->n < MAX_HELD);
+        h->p[h->n] = slab_pages_alloc(o);
+        assert_non_null(h->p[h->n]);
+        h->order[h->n++] = o;
+    }
+}
+
+static void give_back_pages(struct held *h)
+{
+    while (h->n > 0) {
+        h->n--;
+        slab_pages_free(h->p[h->n], h->order[h->n]);
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* Size classes                                                         */
+
+static void test_size_classes(void **state)
+{
+    (void)state;
+    size_t n = slab_size_class_count();
+    assert_int_equal(n, 41);
+    assert_int_equal(slab_size_class(0), 8);
+    assert_int_equal(slab_size_class(n - 1), 32768);
+    assert_int_equal(slab_size_class(n - 1), SLAB_KMALLOC_MAX_SIZE);
+    assert_int_equal(slab_size_class(n), 0);
+    assert_int_equal(slab_size_class(1000), 0);
+    assert_int_equal(slab_size_class(SIZE_MAX), 0);
+
+    /* exactly as documented: 8, 16, every 16 B to 128, then four per
+     * power of two */
+    size_t expect[41], k = 0;
+    expect[k++] = 8;
+    for (size_t s = 16; s <= 128; s += 16)
+        expect[k++] = s;
+    for (unsigned p = 7; p <= 14; p++)
+        for (size_t j = 1; j <= 4; j++)
+            expect[k++] = ((size_t)1 << p) + (j << (p - 2));
+    assert_int_equal(k, 41);
+    for (size_t i = 0; i < n; i++) {
+        if (slab_size_class(i) != expect[i])
+            fail_msg("class %zu is %zu, expected %zu", i, slab_size_class(i), expect[i]);
+        if (i > 0)
+            assert_true(slab_size_class(i) > slab_size_class(i - 1));
+    }
+
+    /* every size is served by the smallest class that holds it */
+    size_t ci = 0;
+    for (size_t size = 1; size <= SLAB_KMALLOC_MAX_SIZE; size++) {
+        while (slab_size_class(ci) < size)
+            ci++;
+        size_t cls = slab_size_class(ci);
+        if (size > 128) {
+            if ((cls - size) * 5 >= cls) /* waste below 20 % */
+                fail_msg("size %zu: class %zu wastes %zu bytes (>= 20%%)", size, cls,
+                         cls - size);
+        } else if (cls - size > 15) {
+            fail_msg("size %zu: class %zu wastes %zu bytes (> 15)", size, cls, cls - size);
+        }
+        unsigned char *p = slab_malloc(size);
+        if (!p)
+            fail_msg("slab_malloc(%zu) failed", size);
+        size_t u = slab_usable_size(p);
+        if (u != cls)
+            fail_msg("slab_malloc(%zu): usable size %zu, expected class %zu", size, u, cls);
+        p[0] = 1;
+        p[u - 1] = 2;
+        slab_free(p);
+    }
+
+    /* size 0: a unique minimal object */
+    void *a = slab_malloc(0), *b = slab_malloc(0);
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_ptr_not_equal(a, b);
+    assert_int_equal(slab_usable_size(a), 8);
+    slab_free(a);
+    slab_free(b);
+    expect_no_error();
+    assert_verify_clean();
+}
+
+static void test_kmalloc_caches(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < slab_size_class_count(); i++) {
+        size_t cls = slab_size_class(i);
+        slab_cache_t *c = slab_kmalloc_cache(cls);
+        assert_non_null(c);
+        assert_int_equal(slab_cache_object_size(c), cls);
+        const char *name = slab_cache_name(c);
+        assert_non_null(name);
+        if (strncmp(name, "kmalloc-", 8) != 0)
+            fail_msg("class %zu: cache named \"%s\"", cls, name);
+        /* the suffix is the size, in bytes or in KiB ("kmalloc-1k") */
+        char *end;
+        unsigned long long v = strtoull(name + 8, &end, 10);
+        if (*end == 'k' && end[1] == '\0')
+            v *= 1024;
+        else if (*end != '\0')
+            fail_msg("cache name \"%s\" does not end in a size", name);
+        if (v != cls)
+            fail_msg("cache \"%s\" holds %zu-byte objects", name, cls);
+        /* every size of the class maps to the same cache */
+        size_t lo = i ? slab_size_class(i - 1) + 1 : 0;
+        for (size_t s = lo; s <= cls; s++)
+            if (slab_kmalloc_cache(s) != c)
+                fail_msg("slab_kmalloc_cache(%zu) is not the cache of class %zu", s, cls);
+        void *p = slab_malloc(cls);
+        assert_non_null(p);
+        assert_ptr_equal(slab_owner(p), c);
+        slab_free(p);
+    }
+    assert_null(slab_kmalloc_cache(SLAB_KMALLOC_MAX_SIZE + 1));
+    assert_null(slab_kmalloc_cache(1 * MiB));
+    assert_null(slab_kmalloc_cache(SIZE_MAX));
+    expect_no_error();
+}
+
+/* ------------------------------------------------------------------ */
+/* Alignment                                                            */
+
+/* Several blocks of s bytes: 16-aligned (8 up to 8 bytes), and whole
+ * pages above the classes. */
+static void check_malloc_alignment(size_t s)
+{
+    enum { PER = 3 };
+    size_t want = s <= 8 ? 8 : 16;
+    void *p[PER];
+    for (int i = 0; i < PER; i++) {
+        p[i] = slab_malloc(s);
+        assert_non_null(p[i]);
+        if ((uintptr_t)p[i] % want)
+            fail_msg("slab_malloc(%zu) = %p, not %zu-aligned", s, p[i], want);
+        if (s > SLAB_KMALLOC_MAX_SIZE && (uintptr_t)p[i] % SLAB_PAGE_SIZE)
+            fail_msg("slab_malloc(%zu) = %p, not page-aligned", s, p[i]);
+    }
+    for (int i = 0; i < PER; i++)
+        slab_free(p[i]);
+}
+
+static void test_malloc_alignment(void **state)
+{
+    (void)state;
+    static const size_t big[] = {32769, 40000, 65536, 100000, 2 * MiB, 2 * MiB + 1, 5 * MiB};
+    /* every size up to a page, a spread up to the largest class, runs and
+     * huge mappings */
+    for (size_t s = 0; s <= 4096; s++)
+        check_malloc_alignment(s);
+    for (size_t s = 4097; s <= SLAB_KMALLOC_MAX_SIZE; s += 99)
+        check_malloc_alignment(s);
+    for (size_t i = 0; i < sizeof big / sizeof big[0]; i++)
+        check_malloc_alignment(big[i]);
+
+    /* power-of-two classes are naturally aligned, for many objects (more
+     * than one slab's worth, so colouring is exercised) */
+    enum { MANY = 80 };
+    void *v[MANY];
+    for (size_t cls = 8; cls <= SLAB_KMALLOC_MAX_SIZE; cls *= 2) {
+        for (int i = 0; i < MANY; i++) {
+            v[i] = slab_malloc(cls);
+            assert_non_null(v[i]);
+            if ((uintptr_t)v[i] % cls)
+                fail_msg("object %d of class %zu at %p is not naturally aligned", i, cls,
+                         v[i]);
+        }
+        for (int i = 0; i < MANY; i++)
+            slab_free(v[i]);
+    }
+    expect_no_error();
+}
+
+/* Objects handed out by each size class so far. */
+static void class_allocations(uint64_t *out)
+{
+    for (size_t i = 0; i < slab_size_class_count(); i++)
+        out[i] = test_stats(slab_kmalloc_cache(slab_size_class(i))).allocations;
+}
+
+/* Why p, just returned by slab_aligned_alloc(align, size), is wrong, or
+ * NULL if it is right.  `before` holds class_allocations() from just
+ * before the call: a block that is a class object must be one that class
+ * has just handed out, not one that was free (or someone else's). */
+static const char *aligned_problem(void *p, size_t align, size_t size, const uint64_t *before,
+                                   size_t *usable)
+{
+    static char why[320];
+    if (!p)
+        return "NULL";
+    if ((uintptr_t)p % (align < 8 ? 8 : align))
+        return "misaligned";
+    test_errors_reset();
+    size_t u = slab_usable_size(p);
+    *usable = u;
+    if (test_err.count) {
+        snprintf(why, sizeof why, "slab_usable_size reports: %.250s", test_err.message);
+        test_errors_reset();
+        return why;
+    }
+    if (u < size || u == 0) {
+        snprintf(why, sizeof why, "usable size %zu", u);
+        return why;
+    }
+    slab_cache_t *c = slab_owner(p);
+    if (c) {
+        const char *name = slab_cache_name(c);
+        if (strncmp(name, "kmalloc-", 8) != 0) {
+            snprintf(why, sizeof why, "is an object of cache \"%s\" (usable %zu)", name, u);
+            return why;
+        }
+        size_t i = 0;
+        while (slab_size_class(i) != slab_cache_object_size(c))
+            i++;
+        uint64_t now = test_stats(c).allocations;
+        if (now != before[i] + 1) {
+            snprintf(why, sizeof why, "is an object of %s, which handed out %llu objects "
+                     "in the call, not 1", name, (unsigned long long)(now - before[i]));
+            return why;
+        }
+    }
+    size_t m = mapped_bytes_in((uintptr_t)p, (uintptr_t)p + u);
+    if (m != (size_t)-1 && m != u) {
+        snprintf(why, sizeof why, "only %zu of its %zu usable bytes are mapped", m, u);
+        return why;
+    }
+    return NULL;
+}
+
+static void test_aligned_alloc(void **state)
+{
+    (void)state;
+    static const size_t sizes[] = {0, 1, 100, 4096, 40000, 3 * MiB};
+    enum { NS = sizeof sizes / sizeof sizes[0] };
+    unsigned bad = 0;
+    char first[512] = "";
+    for (unsigned shift = 0; shift <= 24; shift++) {
+        size_t align = (size_t)1 << shift;
+        for (size_t k = 0; k < NS; k++) {
+            size_t size = sizes[k], u = 0;
+            uint64_t before[64];
+            class_allocations(before);
+            errno = 0;
+            void *p = slab_aligned_alloc(align, size);
+            const char *why = aligned_problem(p, align, size, before, &u);
+            if (why) {
+                /* not written to and not freed: it may not be ours */
+                print_message("slab_aligned_alloc(%zu, %zu) = %p: %s\n", align, size, p, why);
+                if (!bad++)
+                    snprintf(first, sizeof first, "slab_aligned_alloc(%zu, %zu) = %p: %s",
+                             align, size, p, why);
+                continue;
+            }
+            memset(p, 0xa5, u);
+            assert_all(p, u - 1, u, 0xa5);
+            slab_free(p);
+        }
+    }
+    if (bad)
+        fail_msg("%u bad aligned allocations; first: %s", bad, first);
+    expect_no_error();
+    assert_verify_clean();
+}
+
+static void test_aligned_alloc_invalid(void **state)
+{
+    (void)state;
+    static const size_t bad[] = {3, 24, 48, 4095, 4097, 3 * MiB, SIZE_MAX};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        errno = 0;
+        assert_null(slab_aligned_alloc(bad[i], 10));
+        assert_int_equal(errno, EINVAL);
+        expect_one_error(SLAB_ERR_INVALID_ARG);
+        assert_string_equal(test_err.function, "slab_aligned_alloc");
+        test_errors_reset();
+    }
+    /* 0 (like any value below 8) means 8 */
+    void *p = slab_aligned_alloc(0, 10);
+    assert_non_null(p);
+    assert_int_equal((uintptr_t)p % 8, 0);
+    slab_free(p);
+    /* a valid but impossible alignment: out of memory, not a crash */
+    errno = 0;
+    assert_null(slab_aligned_alloc((size_t)1 << 62, 10));
+    assert_int_equal(errno, ENOMEM);
+    expect_no_error();
+    assert_verify_clean();
+}
+
+/* ------------------------------------------------------------------ */
+/* Page runs and huge mappings                                          */
+
+static void test_large_runs(void **state)
+{
+    (void)state;
+    static const size_t sizes[] = {SLAB_KMALLOC_MAX_SIZE + 1, 40000, 65536, 100000,
+                                   1 * MiB, SLAB_HUGE_THRESHOLD - 1, SLAB_HUGE_THRESHOLD};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        size_t size = sizes[i], pages = page_round(size) / SLAB_PAGE_SIZE;
+        /* once so that an arena with room exists */
+        slab_free(slab_malloc(size));
+        slab_buddy_info_t before = test_buddy();
+        unsigned char *p = slab_malloc(size);
+        assert_non_null(p);
+        assert_int_equal((uintptr_t)p % SLAB_PAGE_SIZE, 0);
+        assert_int_equal(slab_usable_size(p), page_round(size));
+        assert_null(slab_owner(p)); /* not a slab object */
+        slab_buddy_info_t during = test_buddy();
+        assert_int_equal(during.arenas, before.arenas);
+        /* exactly the run's pages are taken: the rest of its buddy block
+         * went back at once */
+        assert_int_equal(before.free_pages - during.free_pages, pages);
+        memset(p, 0x5a, page_round(size));
+        assert_all(p, 0, 1, 0x5a);
+        assert_all(p, page_round(size) - 1, page_round(size), 0x5a);
+        slab_free(p);
+        slab_buddy_info_t after = test_buddy();
+        test_check_buddy_consistent(&after);
+        assert_int_equal(after.free_pages, before.free_pages);
+        assert_int_equal(after.arenas, before.arenas);
+    }
+    expect_no_error();
+    assert_verify_clean();
+}
+
+static void test_huge(void **state)
+{
+    (void)state;
+    static const size_t sizes[] = {SLAB_HUGE_THRESHOLD + 1, 3 * MiB, 10 * MiB};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        size_t size = sizes[i], bytes = page_round(size);
+        size_t used = test_used_pages();
+        unsigned char *p = slab_malloc(size);
+        assert_non_null(p);
+        assert_int_equal((uintptr_t)p % SLAB_PAGE_SIZE, 0);
+        assert_int_equal(slab_usable_size(p), bytes);
+        assert_null(slab_owner(p));
+        size_t m = mapped_bytes_in((uintptr_t)p, (uintptr_t)p + bytes);
+        if (m != (size_t)-1)
+            assert_int_equal(m, bytes);
+        memset(p, 0x3c, bytes);
+        assert_all(p, bytes - 1, bytes, 0x3c);
+        slab_free(p);
+        /* the mapping is gone ... */
+        m = mapped_bytes_in((uintptr_t)p, (uintptr_t)p + bytes);
+        if (m == (size_t)-1)
+            print_message("/proc/self/maps unreadable: mapping not checked\n");
+        else
+            assert_int_equal(m, 0);
+        /* ... and libslab no longer knows the address */
+        expect_no_error();
+        assert_int_equal(slab_usable_size(p), 0);
+        expect_one_error(SLAB_ERR_FOREIGN);
+        test_errors_reset();
+        assert_int_equal(test_used_pages(), used);
+    }
+    assert_verify_clean();
+}
+
+/* ------------------------------------------------------------------ */
+/* calloc                                                               */
+
+static void test_calloc_zeroes(void **state)
+{
+    (void)state;
+    static const size_t sizes[] = {1, 24, 1000, 4096, 30000, 40000, 100000,
+                                   SLAB_HUGE_THRESHOLD, 3 * MiB};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        size_t size = sizes[i];
+        unsigned char *p = slab_malloc(size);
+        assert_non_null(p);
+        memset(p, 0xee, slab_usable_size(p));
+        slab_free(p);
+        unsigned char *q = slab_calloc(1, size);
+        assert_non_null(q);
+        assert_true(slab_usable_size(q) >= size);
+        assert_all(q, 0, size, 0);
+        memset(q, 0xee, size);
+        slab_free(q);
+        /* the same bytes as n * size */
+        if (size % 8 == 0) {
+            q = slab_calloc(size / 8, 8);
+            assert_non_null(q);
+            assert_all(q, 0, size, 0);
+            slab_free(q);
+        }
+    }
+    void *z = slab_calloc(0, 10), *z2 = slab_calloc(10, 0);
+    assert_non_null(z);
+    assert_non_null(z2);
+    slab_free(z);
+    slab_free(z2);
+
+    static const size_t ov[][2] = {
+        {SIZE_MAX / 2, 3}, {3, SIZE_MAX / 2}, {SIZE_MAX, SIZE_MAX}, {(size_t)1 << 32, (size_t)1 << 32}};
+    for (size_t i = 0; i < sizeof ov / sizeof ov[0]; i++) {
+        errno = 0;
+        assert_null(slab_calloc(ov[i][0], ov[i][1]));
+        assert_int_equal(errno, ENOMEM);
+    }
+    /* no overflow, but more than can exist */
+    errno = 0;
+    assert_null(slab_calloc(1, SIZE_MAX - 4096));
+    assert_int_equal(errno, ENOMEM);
+    errno = 0;
+    assert_null(slab_malloc(SIZE_MAX));
+    assert_int_equal(errno, ENOMEM);
+    expect_no_error();
+    assert_verify_clean();
+}
+
+/* ------------------------------------------------------------------ */
+/* realloc                                                              */
+
+static void test_realloc_null_and_zero(void **state)
+{
+    (void)state;
+    /* NULL: as slab_malloc */
+    void *p = slab_realloc(NULL, 100);
+    assert_non_null(p);
+    assert_int_equal(slab_usable_size(p), 112);
+    assert_int_equal((uintptr_t)p % 16, 0);
+    slab_free(p);
+    p = slab_realloc(NULL, 50000);
+    assert_non_null(p);
+    assert_int_equal(slab_usable_size(p), page_round(50000));
+    slab_free(p);
+
+    /* size 0 frees and returns NULL: a class object ... */
+    slab_cache_t *c = slab_kmalloc_cache(200);
+    p = slab_malloc(200);
+    assert_non_null(p);
+    slab_cache_stats_t st0 = test_stats(c);
+    assert_null(slab_realloc(p, 0));
+    slab_cache_stats_t st1 = test_stats(c);
+    assert_int_equal(st1.frees, st0.frees + 1);
+    assert_int_equal(st1.active_objs + 1, st0.active_objs);
+
+    /* ... a run ... */
+    slab_free(slab_malloc(50000));
+    size_t used = test_used_pages();
+    p = slab_malloc(50000);
+    assert_non_null(p);
+    assert_int_equal(test_used_pages(), used + page_round(50000) / SLAB_PAGE_SIZE);
+    assert_null(slab_realloc(p, 0));
+    assert_int_equal(test_used_pages(), used);
+
+    /* ... and a huge mapping */
+    p = slab_malloc(3 * MiB);
+    assert_non_null(p);
+    assert_null(slab_realloc(p, 0));
+    expect_no_error();
+    assert_int_equal(slab_usable_size(p), 0);
+    expect_one_error(SLAB_ERR_FOREIGN);
+    test_errors_reset();
+    assert_verify_clean();
+}
+
+/* Resize p from `from` to `to` bytes: the content up to the smaller size
+ * survives; the new block is filled again, for the next step. */
+static void *resize(void *p, size_t from, size_t to, unsigned seed)
+{
+    void *q = slab_realloc(p, to);
+    if (!q)
+        fail_msg("slab_realloc(%p, %zu) failed", p, to);
+    assert_filled(q, from < to ? from : to, seed);
+    size_t u = slab_usable_size(q);
+    if (u < to)
+        fail_msg("slab_realloc(%zu -> %zu): usable size %zu", from, to, u);
+    fill(q, to, seed + 1);
+    return q;
+}
+
+static void test_realloc_paths(void **state)
+{
+    (void)state;
+    unsigned seed = 7;
+
+    /* in the class: the same pointer, growing or shrinking */
+    unsigned char *p = slab_malloc(100);
+    assert_non_null(p);
+    fill(p, 100, seed);
+    assert_ptr_equal(slab_realloc(p, 112), p);
+    assert_ptr_equal(slab_realloc(p, 97), p);
+    assert_ptr_equal(slab_realloc(p, 100), p);
+    assert_filled(p, 97, seed);
+    /* a user block of 8 bytes grows within class 8, not beyond */
+    void *e = slab_malloc(3);
+    assert_non_null(e);
+    assert_ptr_equal(slab_realloc(e, 8), e);
+    slab_free(e);
+
+    /* every path, each step checking the content */
+    static const size_t steps[] = {
+        100,                                /* class */
+        1000,                               /* class -> class */
+        40,                                 /* class -> smaller class */
+        30000,                              /* class -> largest classes */
+        50000,                              /* class -> run */
+        200000,                             /* run -> run */
+        60000,                              /* run shrinks */
+        3 * MiB,                            /* run -> huge */
+        5 * MiB,                            /* huge -> larger huge */
+        4 * MiB,                            /* huge shrinks a little */
+        SLAB_HUGE_THRESHOLD + 1,            /* huge shrinks more */
+        1 * MiB,                            /* huge -> run */
+        10 * MiB,                           /* run -> huge */
+        5000,                               /* huge -> class */
+        SLAB_HUGE_THRESHOLD,                /* class -> the largest run */
+        1,                                  /* run -> class */
+    };
+    size_t from = 100;
+    for (size_t i = 1; i < sizeof steps / sizeof steps[0]; i++) {
+        p = resize(p, from, steps[i], seed);
+        seed++;
+        from = steps[i];
+    }
+    slab_free(p);
+    expect_no_error();
+    assert_verify_clean();
+}
+
+/* A run grows and shrinks in place while the pages after it are free. */
+static void test_realloc_run_in_place(void **state)
+{
+    (void)state;
+    slab_free(slab_malloc(40000)); /* an arena with room */
+    size_t used = test_used_pages();
+    unsigned char *p = slab_malloc(40000); /* 10 pages of a 16-page block */
+    assert_non_null(p);
+    assert_int_equal(test_used_pages(), used + 10);
+    fill(p, 40960, 1);
+
+    /* within the run */
+    assert_ptr_equal(slab_realloc(p, 40960), p);
+    assert_ptr_equal(slab_realloc(p, 36865), p);
+    assert_int_equal(slab_usable_size(p), 40960);
+
+    /* one more page: the page after the run is free */
+    unsigned char *q = slab_realloc(p, 40960 + 100);
+    assert_non_null(q);
+    assert_filled(q, 40960, 1);
+    if (q != p)
+        fail_msg("growing a run by a page moved it from %p to %p though the next page "
+                 "was free", (void *)p, (void *)q);
+    assert_int_equal(slab_usable_size(p), 45056);
+    assert_int_equal(test_used_pages(), used + 11);
+    fill(p, 45056, 2);
+
+    /* to the end of the block it was cut from */
+    assert_ptr_equal(slab_realloc(p, 65536), p);
+    assert_int_equal(slab_usable_size(p), 65536);
+    assert_int_equal(test_used_pages(), used + 16);
+    assert_filled(p, 45056, 2);
+    fill(p, 65536, 3);
+
+    /* shrinking gives the tail back at once */
+    assert_ptr_equal(slab_realloc(p, 33000), p);
+    assert_int_equal(slab_usable_size(p), 36864);
+    assert_int_equal(test_used_pages(), used + 9);
+    assert_filled(p, 33000, 3);
+
+    /* beyond the block: in place or moved, the content follows */
+    q = slab_realloc(p, 100000);
+    assert_non_null(q);
+    assert_filled(q, 33000, 3);
+    slab_free(q);
+    expect_no_error();
+    assert_verify_clean();
+}
+
+/* Out of memory: the block is untouched and still freeable. */
+static void test_realloc_failure(void **state)
+{
+    (void)state;
+    shrink_classes();
+    slab_reap();
+    size_t used0 = test_used_pages();
+    unsigned char *p = slab_malloc(40000);
+    assert_non_null(p);
+    fill(p, 40960, 9);
+    struct held h;
+    take_all_free_pages(&h);
+
+    atomic_store(&fsrc.failing, 1);
+    size_t refused0 = atomic_load(&fsrc.refused);
+    static const size_t sizes[] = {40960 + 1, 1 * MiB + 4096, SLAB_HUGE_THRESHOLD, 3 * MiB};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        errno = 0;
+        void *q = slab_realloc(p, sizes[i]);
+        if (q) {
+            atomic_store(&fsrc.failing, 0);
+            fail_msg("slab_realloc(run, %zu) succeeded (%p) with no free page and the "
+                     "page source refusing", sizes[i], q);
+        }
+        assert_int_equal(errno, ENOMEM);
+        assert_int_equal(slab_usable_size(p), 40960);
+        assert_filled(p, 40960, 9);
+        assert_verify_clean();
+    }
+    assert_true(atomic_load(&fsrc.refused) > refused0);
+    atomic_store(&fsrc.failing, 0);
+    give_back_pages(&h);
+
+    /* with memory back, the same block grows */
+    unsigned char *q = slab_realloc(p, 1 * MiB + 4096);
+    assert_non_null(q);
+    assert_filled(q, 40960, 9);
+    slab_free(q);
+    shrink_classes();
+    assert_int_equal(test_used_pages(), used0);
+    expect_no_error();
+    assert_verify_clean();
+}
+
+/* ------------------------------------------------------------------ */
+/* Misuse                                                               */
+
+/* One report of `kind` from `fn` about `ptr`, and nothing else. */
+#define expect_report(kind_, fn_, ptr_)                                          \
+    do {                                                                         \
+        expect_one_error(kind_);                                                 \
+        assert_string_equal(test_err.function, (fn_));                           \
+        assert_ptr_equal(test_err.ptr, (ptr_));                                  \
+        test_errors_reset();                                                     \
+    } while (0)
+
+/* The heap still serves every kind of block. */
+static void assert_heap_works(void)
+{
+    static const size_t sizes[] = {10, 3000, 50000, 3 * MiB};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        void *p = slab_malloc(sizes[i]);
+        assert_non_null(p);
+        memset(p, 0x11, sizes[i]);
+        slab_free(p);
+    }
+    expect_no_error();
+    assert_verify_clean();
+}
+
+static void test_misuse_foreign(void **state)
+{
+    (void)state;
+    size_t used = test_used_pages();
+    char on_stack[64];
+    slab_free(on_stack);
+    expect_report(SLAB_ERR_FOREIGN, "slab_free", on_stack);
+    assert_int_equal(slab_usable_size(on_stack), 0);
+    expect_report(SLAB_ERR_FOREIGN, "slab_usable_size", on_stack);
+
+    void *g = malloc(64); /* the C library's */
+    assert_non_null(g);
+    slab_free(g);
+    expect_report(SLAB_ERR_FOREIGN, "slab_free", g);
+    errno = 0;
+    assert_null(slab_realloc(g, 128));
+    assert_int_equal(errno, EINVAL);
+    expect_report(SLAB_ERR_FOREIGN, "slab_realloc", g);
+    free(g);
+
+    static int global;
+    slab_free(&global);
+    expect_report(SLAB_ERR_FOREIGN, "slab_free", &global);
+    assert_int_equal(test_used_pages(), used);
+    assert_heap_works();
+}
+
+static void test_misuse_interior(void **state)
+{
+    (void)state;
+    /* a run */
+    unsigned char *r = slab_malloc(40000);
+    assert_non_null(r);
+    fill(r, 40960, 4);
+    size_t used = test_used_pages();
+    slab_free(r + 4096);
+    expect_report(SLAB_ERR_INTERIOR, "slab_free", r + 4096);
+    slab_free(r + 100);
+    expect_report(SLAB_ERR_INTERIOR, "slab_free", r + 100);
+    slab_free(r + 40960 - 1);
+    expect_report(SLAB_ERR_INTERIOR, "slab_free", r + 40960 - 1);
+    assert_int_equal(slab_usable_size(r + 8192), 0);
+    expect_report(SLAB_ERR_INTERIOR, "slab_usable_size", r + 8192);
+    errno = 0;
+    assert_null(slab_realloc(r + 4096, 100000));
+    assert_int_equal(errno, EINVAL);
+    expect_report(SLAB_ERR_INTERIOR, "slab_realloc", r + 4096);
+    assert_int_equal(test_used_pages(), used);
+    assert_int_equal(slab_usable_size(r), 40960);
+    assert_filled(r, 40960, 4);
+    assert_verify_clean();
+    slab_free(r);
+
+    /* a huge mapping */
+    unsigned char *h = slab_malloc(3 * MiB);
+    assert_non_null(h);
+    fill(h, 3 * MiB, 5);
+    slab_free(h + 1);
+    expect_report(SLAB_ERR_INTERIOR, "slab_free", h + 1);
+    slab_free(h + 2 * MiB);
+    expect_report(SLAB_ERR_INTERIOR, "slab_free", h + 2 * MiB);
+    assert_int_equal(slab_usable_size(h + 4096), 0);
+    expect_report(SLAB_ERR_INTERIOR, "slab_usable_size", h + 4096);
+    errno = 0;
+    assert_null(slab_realloc(h + 64, 10));
+    assert_int_equal(errno, EINVAL);
+    expect_report(SLAB_ERR_INTERIOR, "slab_realloc", h + 64);
+    assert_int_equal(slab_usable_size(h), 3 * MiB);
+    assert_filled(h, 3 * MiB, 5);
+    slab_free(h);
+
+    /* a slab object: slab_usable_size checks that it starts an object */
+    unsigned char *o = slab_malloc(100);
+    assert_non_null(o);
+    assert_int_equal(slab_usable_size(o + 8), 0);
+    expect_report(SLAB_ERR_INTERIOR, "slab_usable_size", o + 8);
+    assert_int_equal(slab_usable_size(o + 1), 0);
+    expect_report(SLAB_ERR_INTERIOR, "slab_usable_size", o + 1);
+    assert_int_equal(slab_usable_size(o), 112);
+    slab_free(o);
+    assert_heap_works();
+}
+
+static void test_misuse_double_free(void **state)
+{
+    (void)state;
+    slab_free(slab_malloc(40000));
+    size_t used = test_used_pages();
+    void *r = slab_malloc(40000);
+    assert_non_null(r);
+    slab_free(r);
+    assert_int_equal(test_used_pages(), used);
+    expect_no_error();
+    slab_free(r);
+    /* freed pages: either they head a free block, or they were merged
+     * into one that starts earlier */
+    assert_int_equal(test_err.count, 1);
+    if (test_err.kind != SLAB_ERR_DOUBLE_FREE && test_err.kind != SLAB_ERR_INTERIOR)
+        fail_msg("double free of a run reported as %s", slab_error_kind_name(test_err.kind));
+    print_message("double free of a run: reported as %s\n",
+                  slab_error_kind_name(test_err.kind));
+    assert_ptr_equal(test_err.ptr, r);
+    test_errors_reset();
+    assert_int_equal(test_used_pages(), used);
+    assert_verify_clean();
+
+    /* a huge mapping, once gone, is a pointer libslab does not know */
+    void *h = slab_malloc(3 * MiB);
+    assert_non_null(h);
+    slab_free(h);
+    slab_free(h);
+    expect_report(SLAB_ERR_FOREIGN, "slab_free", h);
+    assert_int_equal(test_used_pages(), used);
+    assert_heap_works();
+}
+
+static void test_misuse_pages(void **state)
+{
+    (void)state;
+    void *b = slab_pages_alloc(2);
+    assert_non_null(b);
+    memset(b, 0x42, 4 * SLAB_PAGE_SIZE);
+    size_t used = test_used_pages();
+    slab_free(b);
+    expect_report(SLAB_ERR_BAD_PAGES, "slab_free", b);
+    assert_int_equal(slab_usable_size(b), 0);
+    expect_report(SLAB_ERR_BAD_PAGES, "slab_usable_size", b);
+    errno = 0;
+    assert_null(slab_realloc(b, 100));
+    assert_int_equal(errno, EINVAL);
+    expect_report(SLAB_ERR_BAD_PAGES, "slab_realloc", b);
+    /* still allocated, still its owner's */
+    assert_int_equal(test_used_pages(), used);
+    assert_all(b, 0, 4 * SLAB_PAGE_SIZE, 0x42);
+    assert_verify_clean();
+    slab_pages_free(b, 2);
+    expect_no_error();
+    assert_int_equal(test_used_pages(), used - 4);
+    assert_heap_works();
+}
+
+/* ------------------------------------------------------------------ */
+/* Objects of user caches                                               */
+
+static void test_user_cache_objects(void **state)
+{
+    (void)state;
+    slab_cache_t *c = slab_cache_create("km-user", 200, 0, 0, NULL, NULL, NULL);
+    assert_non_null(c);
+    unsigned char *p = slab_cache_alloc(c);
+    assert_non_null(p);
+    assert_int_equal(slab_usable_size(p), 200);
+    slab_cache_stats_t st0 = test_stats(c);
+    assert_int_equal(st0.active_objs, 1);
+    slab_free(p);
+    slab_cache_stats_t st1 = test_stats(c);
+    assert_int_equal(st1.frees, st0.frees + 1);
+    assert_int_equal(st1.active_objs, 0);
+
+    /* realloc keeps it while it fits, and moves it to a class after */
+    p = slab_cache_alloc(c);
+    assert_non_null(p);
+    fill(p, 200, 6);
+    assert_ptr_equal(slab_realloc(p, 150), p);
+    assert_ptr_equal(slab_realloc(p, 200), p);
+    unsigned char *q = slab_realloc(p, 500);
+    assert_non_null(q);
+    assert_true(q != p);
+    assert_filled(q, 200, 6);
+    assert_ptr_equal(slab_owner(q), slab_kmalloc_cache(500));
+    slab_cache_stats_t st2 = test_stats(c);
+    assert_int_equal(st2.active_objs, 0);
+    assert_int_equal(st2.frees, st1.frees + 1);
+    slab_free(q);
+
+    /* nothing of it is left anywhere */
+    assert_int_equal(slab_cache_destroy(c), 0);
+    expect_no_error();
+    assert_verify_clean();
+}
+
+/* ------------------------------------------------------------------ */
+/* The Linux names                                                      */
+
+static void test_linux_names(void **state)
+{
+    (void)state;
+    assert_ptr_equal(kmalloc(0, GFP_KERNEL), ZERO_SIZE_PTR);
+    assert_ptr_equal(kzalloc(0, GFP_KERNEL), ZERO_SIZE_PTR);
+    assert_ptr_equal(kcalloc(0, 8, GFP_KERNEL), ZERO_SIZE_PTR);
+    kfree(ZERO_SIZE_PTR);
+    kfree(NULL);
+    assert_int_equal(ksize(ZERO_SIZE_PTR), 0);
+    assert_int_equal(ksize(NULL), 0);
+    expect_no_error();
+
+    char *p = kmalloc(100, GFP_KERNEL);
+    assert_non_null(p);
+    assert_int_equal(ksize(p), 112);
+    kfree(p);
+    p = kmalloc(40000, GFP_ATOMIC);
+    assert_non_null(p);
+    assert_int_equal(ksize(p), 40960);
+    kfree(p);
+
+    /* zeroing, on memory that was dirty */
+    static const size_t zs[] = {300, 5000, 40000};
+    for (size_t i = 0; i < sizeof zs / sizeof zs[0]; i++) {
+        p = kmalloc(zs[i], GFP_KERNEL);
+        assert_non_null(p);
+        memset(p, 0xff, ksize(p));
+        kfree(p);
+        p = kzalloc(zs[i], GFP_KERNEL);
+        assert_non_null(p);
+        assert_all(p, 0, zs[i], 0);
+        memset(p, 0xff, ksize(p));
+        kfree(p);
+        p = kmalloc(zs[i], GFP_KERNEL | __GFP_ZERO);
+        assert_non_null(p);
+        assert_all(p, 0, zs[i], 0);
+        memset(p, 0xff, ksize(p));
+        kfree(p);
+        p = kcalloc(zs[i] / 4, 4, GFP_KERNEL);
+        assert_non_null(p);
+        assert_all(p, 0, zs[i], 0);
+        kfree(p);
+    }
+
+    /* arrays */
+    assert_null(kcalloc(SIZE_MAX / 2, 3, GFP_KERNEL));
+    assert_null(kmalloc_array(SIZE_MAX / 2, 3, GFP_KERNEL));
+    assert_null(kmalloc_array(3, SIZE_MAX / 2, GFP_KERNEL));
+    p = kmalloc_array(10, 20, GFP_KERNEL);
+    assert_non_null(p);
+    assert_true(ksize(p) >= 200);
+    kfree(p);
+
+    /* krealloc */
+    p = krealloc(NULL, 10, GFP_KERNEL);
+    assert_non_null(p);
+    strcpy(p, "krealloc");
+    p = krealloc(p, 5000, GFP_KERNEL);
+    assert_non_null(p);
+    assert_string_equal(p, "krealloc");
+    slab_free(slab_malloc(50000));
+    size_t used = test_used_pages();
+    p = krealloc(p, 50000, GFP_KERNEL);
+    assert_non_null(p);
+    assert_string_equal(p, "krealloc");
+    assert_int_equal(test_used_pages(), used + page_round(50000) / SLAB_PAGE_SIZE);
+    assert_ptr_equal(krealloc(p, 0, GFP_KERNEL), ZERO_SIZE_PTR);
+    assert_int_equal(test_used_pages(), used); /* freed */
+    p = krealloc(ZERO_SIZE_PTR, 20, GFP_KERNEL);
+    assert_non_null(p);
+    assert_true(p != ZERO_SIZE_PTR);
+    assert_int_equal(ksize(p), 32);
+    kfree(p);
+
+    /* strings and copies */
+    char *s = kstrdup("kernel string", GFP_KERNEL);
+    assert_non_null(s);
+    assert_string_equal(s, "kernel string");
+    assert_true(ksize(s) >= 14);
+    kfree(s);
+    assert_null(kstrdup(NULL, GFP_KERNEL));
+    unsigned char src[3000];
+    fill(src, sizeof src, 8);
+    unsigned char *d = kmemdup(src, sizeof src, GFP_KERNEL);
+    assert_non_null(d);
+    assert_true(d != src);
+    assert_memory_equal(d, src, sizeof src);
+    kfree(d);
+
+    /* kmalloc_index: the class serving a size */
+    assert_int_equal(kmalloc_index(0), 0);
+    assert_int_equal(kmalloc_index(1), 0);
+    assert_int_equal(kmalloc_index(8), 0);
+    assert_int_equal(kmalloc_index(9), 1);
+    assert_int_equal(kmalloc_index(16), 1);
+    assert_int_equal(kmalloc_index(17), 2);
+    assert_int_equal(kmalloc_index(128), 8);
+    assert_int_equal(kmalloc_index(129), 9);
+    assert_int_equal(kmalloc_index(4096), 28);
+    assert_int_equal(kmalloc_index(KMALLOC_MAX_CACHE_SIZE), 40);
+    assert_int_equal(kmalloc_index(KMALLOC_MAX_CACHE_SIZE + 1), -1);
+    for (size_t n = 1; n <= KMALLOC_MAX_CACHE_SIZE; n += 97)
+        assert_int_equal(slab_size_class((size_t)kmalloc_index(n)), class_for(n));
+    expect_no_error();
+    assert_verify_clean();
+}
+
+/* krealloc with __GFP_ZERO: everything past what the caller had is zero. */
+static void test_krealloc_gfp_zero(void **state)
+{
+    (void)state;
+    /* the whole old block is kept, the new tail is zero */
+    char *dirty = kmalloc(200, GFP_KERNEL);
+    assert_non_null(dirty);
+    memset(dirty, 0xff, ksize(dirty));
+    kfree(dirty); /* the next 200-byte object is likely this one */
+    unsigned char *p = kmalloc(16, GFP_KERNEL);
+    assert_non_null(p);
+    memset(p, 0xaa, 16);
+    p = krealloc(p, 200, GFP_KERNEL | __GFP_ZERO);
+    assert_non_null(p);
+    assert_all(p, 0, 16, 0xaa);
+    assert_all(p, 16, 200, 0);
+    memset(p, 0xff, ksize(p));
+    kfree(p);
+
+    /* the same for runs */
+    dirty = kmalloc(100000, GFP_KERNEL);
+    assert_non_null(dirty);
+    memset(dirty, 0xff, ksize(dirty));
+    kfree(dirty);
+    p = kmalloc(40000, GFP_KERNEL);
+    assert_non_null(p);
+    memset(p, 0xaa, ksize(p));
+    size_t old = ksize(p);
+    p = krealloc(p, 100000, GFP_KERNEL | __GFP_ZERO);
+    assert_non_null(p);
+    assert_all(p, 0, old, 0xaa);
+    assert_all(p, old, 100000, 0);
+    kfree(p);
+
+    expect_no_error();
+}
+
+/* The kernel's rule for krealloc(): an allocation made with __GFP_ZERO
+ * and resized with __GFP_ZERO every time reads as zero wherever the
+ * caller did not write, however it grows, in place or not.  (In the
+ * kernel, kzalloc() zeroes the whole object, ksize() bytes, and krealloc()
+ * copies all of them.) */
+static void test_krealloc_gfp_zero_kernel_rule(void **state)
+{
+    (void)state;
+    char *dirty;
+    unsigned char *p;
+    static const size_t first[] = {10, 100, 33000};
+    static const size_t then[] = {16, 112, 40960};   /* the same class or run */
+    static const size_t grown[] = {100, 1000, 60000}; /* a bigger one */
+    unsigned bad = 0;
+    for (size_t i = 0; i < 3; i++) {
+        dirty = kmalloc(first[i], GFP_KERNEL);
+        assert_non_null(dirty);
+        memset(dirty, 0xff, ksize(dirty));
+        kfree(dirty);
+        dirty = kmalloc(grown[i], GFP_KERNEL);
+        assert_non_null(dirty);
+        memset(dirty, 0xff, ksize(dirty));
+        kfree(dirty);
+        p = kzalloc(first[i], GFP_KERNEL);
+        assert_non_null(p);
+        memset(p, 0x77, first[i]);
+        for (int step = 0; step < 2; step++) {
+            size_t to = step ? grown[i] : then[i];
+            p = krealloc(p, to, GFP_KERNEL | __GFP_ZERO);
+            assert_non_null(p);
+            assert_all(p, 0, first[i], 0x77);
+            size_t nonzero = 0, at = 0;
+            for (size_t b = to; b-- > first[i];)
+                if (p[b] != 0) {
+                    nonzero++;
+                    at = b;
+                }
+            if (nonzero) {
+                print_message("kzalloc(%zu), krealloc(p, %zu, __GFP_ZERO): %zu bytes of "
+                              "[%zu, %zu) not zero, the first at %zu (ksize %zu)\n",
+                              first[i], to, nonzero, first[i], to, at, ksize(p));
+                bad++;
+            }
+        }
+        kfree(p);
+    }
+    if (bad)
+        fail_msg("%u of 6 krealloc(__GFP_ZERO) calls left old bytes past what the caller "
+                 "wrote", bad);
+    expect_no_error();
+}
+
+/* ------------------------------------------------------------------ */
+/* Out of memory                                                        */
+
+static void test_out_of_memory(void **state)
+{
+    (void)state;
+    shrink_classes();
+    slab_reap();
+    size_t used0 = test_used_pages();
+    struct held h;
+    take_all_free_pages(&h);
+
+    atomic_store(&fsrc.failing, 1);
+    size_t refused0 = atomic_load(&fsrc.refused);
+    /* a class with no slab left needs a new one; a run; a huge mapping */
+    static const size_t sizes[] = {30000, 1000, 100, 100000, SLAB_HUGE_THRESHOLD,
+                                   3 * MiB};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        errno = 0;
+        void *p = slab_malloc(sizes[i]);
+        if (p) {
+            atomic_store(&fsrc.failing, 0);
+            fail_msg("slab_malloc(%zu) = %p with no free page and the source refusing",
+                     sizes[i], p);
+        }
+        assert_int_equal(errno, ENOMEM);
+        errno = 0;
+        assert_null(slab_calloc(1, sizes[i]));
+        assert_int_equal(errno, ENOMEM);
+        assert_verify_clean();
+    }
+    errno = 0;
+    assert_null(slab_aligned_alloc(64 * KiB, 10));
+    assert_int_equal(errno, ENOMEM);
+    errno = 0;
+    assert_null(slab_aligned_alloc(4 * MiB, 10));
+    assert_int_equal(errno, ENOMEM);
+    errno = 0;
+    assert_null(slab_realloc(NULL, 100000));
+    assert_int_equal(errno, ENOMEM);
+    assert_null(kmalloc(2000, GFP_KERNEL));
+    assert_null(kzalloc(50000, GFP_KERNEL));
+    assert_true(atomic_load(&fsrc.refused) > refused0);
+    atomic_store(&fsrc.failing, 0);
+    assert_verify_clean();
+
+    /* memory is back: everything works */
+    give_back_pages(&h);
+    void *ok[sizeof sizes / sizeof sizes[0]];
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        ok[i] = slab_malloc(sizes[i]);
+        assert_non_null(ok[i]);
+        memset(ok[i], 0x99, sizes[i]);
+    }
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
+        slab_free(ok[i]);
+    /* and nothing leaked */
+    shrink_classes();
+    assert_int_equal(test_used_pages(), used0);
+    expect_no_error();
+    assert_verify_clean();
+}
+
+/* ------------------------------------------------------------------ */
+/* Threads                                                              */
+
+#define NWORKERS 4
+#define SLOTS 64
+
+static size_t random_size(uint64_t *rng)
+{
+    uint64_t r = test_rand(rng);
+    unsigned pick = (unsigned)(r % 1000);
+    r >>= 10;
+    if (pick < 600)
+        return 1 + (size_t)(r % 256);
+    if (pick < 850)
+        return 257 + (size_t)(r % (4096 - 256));
+    if (pick < 980)
+        return 4097 + (size_t)(r % (SLAB_KMALLOC_MAX_SIZE - 4096));
+    if (pick < 999)
+        return SLAB_KMALLOC_MAX_SIZE + 1 + (size_t)(r % (256 * KiB));
+    return SLAB_HUGE_THRESHOLD + 1 + (size_t)(r % MiB);
+}
+
+/* Blocks of 16 bytes and more carry test_put_pattern() over their first
+ * PATTERN_MAX bytes (the checks stay cheap under the sanitizers and
+ * valgrind) and their own address in their last 8 bytes; smaller ones a
+ * byte derived from their address. */
+#define PATTERN_MAX 512
+
+static void put_block(void *p, size_t n)
+{
+    if (n >= 16) {
+        test_put_pattern(p, n < PATTERN_MAX ? n : PATTERN_MAX, 0);
+        if (n >= PATTERN_MAX + 8) {
+            uint64_t a = (uint64_t)(uintptr_t)p;
+            memcpy((char *)p + n - 8, &a, 8);
+        }
+    } else {
+        memset(p, (int)(((uintptr_t)p >> 3) & 0xff), n);
+    }
+}
+
+static int check_block(const void *p, size_t n, int who)
+{
+    if (n >= 16) {
+        if (!test_check_pattern(p, n < PATTERN_MAX ? n : PATTERN_MAX, 0, who))
+            return 0;
+        uint64_t a;
+        if (n >= PATTERN_MAX + 8) {
+            memcpy(&a, (const char *)p + n - 8, 8);
+            if (a != (uint64_t)(uintptr_t)p) {
+                thread_fail("block %p (%zu bytes) of thread %d: its end overwritten", p, n,
+                            who);
+                return 0;
+            }
+        }
+        return 1;
+    }
+    const unsigned char *c = p;
+    for (size_t i = 0; i < n; i++)
+        if (c[i] != (unsigned char)(((uintptr_t)p >> 3) & 0xff)) {
+            thread_fail("small block %p (%zu bytes) of thread %d overwritten", p, n, who);
+            return 0;
+        }
+    return 1;
+}
+
+/* After p (n bytes, pattern) moved to q: the address field still names
+ * p, the rest is intact up to m bytes. */
+static int check_moved(const void *q, const void *p, size_t n, size_t m, int who)
+{
+    if (n < 16 || m < 16)
+        return 1;
+    const unsigned char *c = q;
+    uint64_t addr, tag;
+    memcpy(&addr, c, 8);
+    memcpy(&tag, c + 8, 8);
+    if (addr != (uint64_t)(uintptr_t)p) {
+        thread_fail("thread %d: realloc %p -> %p lost the content", who, p, q);
+        return 0;
+    }
+    size_t end = n < m ? n : m;
+    if (end > PATTERN_MAX)
+        end = PATTERN_MAX;
+    for (size_t i = 16; i < end; i++)
+        if (c[i] != (unsigned char)(tag & 0xff)) {
+            thread_fail("thread %d: realloc %p -> %p: byte %zu changed", who, p, q, i);
+            return 0;
+        }
+    return 1;
+}
+
+struct worker {
+    pthread_t tid;
+    int id;
+    size_t iters;
+};
+
+static void *random_worker(void *arg)
+{
+    struct worker *w = arg;
+    uint64_t rng = 0x9E3779B97F4A7C15ULL * (uint64_t)(w->id + 1);
+    void *ptr[SLOTS] = {0};
+    size_t size[SLOTS] = {0};
+    for (size_t it = 0; it < w->iters; it++) {
+        uint64_t r = test_rand(&rng);
+        unsigned s = (unsigned)(r % SLOTS);
+        unsigned op = (unsigned)((r >> 8) % 8);
+        if (!ptr[s]) {
+            size_t n = random_size(&rng);
+            void *p = (op == 0) ? slab_calloc(1, n) : slab_malloc(n);
+            if (!p) {
+                thread_fail("thread %d: allocation of %zu bytes failed", w->id, n);
+                break;
+            }
+            if ((uintptr_t)p % (n <= 8 ? 8 : 16) || slab_usable_size(p) < n) {
+                thread_fail("thread %d: %zu bytes at %p (usable %zu)", w->id, n, p,
+                            slab_usable_size(p));
+                break;
+            }
+            if (op == 0 && (((unsigned char *)p)[0] != 0 || ((unsigned char *)p)[n - 1] != 0)) {
+                thread_fail("thread %d: slab_calloc(%zu) not zeroed", w->id, n);
+                break;
+            }
+            put_block(p, n);
+            ptr[s] = p;
+            size[s] = n;
+        } else if (op == 1) {
+            if (!check_block(ptr[s], size[s], w->id))
+                break;
+            size_t n = random_size(&rng);
+            void *q = slab_realloc(ptr[s], n);
+            if (!q) {
+                thread_fail("thread %d: realloc to %zu bytes failed", w->id, n);
+                break;
+            }
+            if (!check_moved(q, ptr[s], size[s], n, w->id))
+                break;
+            put_block(q, n);
+            ptr[s] = q;
+            size[s] = n;
+        } else {
+            if (!check_block(ptr[s], size[s], w->id))
+                break;
+            slab_free(ptr[s]);
+            ptr[s] = NULL;
+        }
+    }
+    for (unsigned s = 0; s < SLOTS; s++)
+        if (ptr[s]) {
+            check_block(ptr[s], size[s], w->id);
+            slab_free(ptr[s]);
+        }
+    return NULL;
+}
+
+static void test_threads_random(void **state)
+{
+    (void)state;
+    struct worker wk[NWORKERS];
+    size_t iters = test_scaled(20000);
+    for (int i = 0; i < NWORKERS; i++) {
+        wk[i].id = i;
+        wk[i].iters = iters;
+        assert_int_equal(pthread_create(&wk[i].tid, NULL, random_worker, &wk[i]), 0);
+    }
+    for (int i = 0; i < NWORKERS; i++)
+        assert_int_equal(pthread_join(wk[i].tid, NULL), 0);
+    assert_no_thread_failures();
+    expect_no_error();
+    assert_verify_clean();
+}
+
+/* One thread allocates, the other frees: every free is cross-thread. */
+#define QCAP 256
+static struct {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    void *p[QCAP];
+    size_t n[QCAP];
+    size_t head, count;
+} queue = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+
+static void queue_put(void *p, size_t n)
+{
+    pthread_mutex_lock(&queue.lock);
+    while (queue.count == QCAP)
+        pthread_cond_wait(&queue.cond, &queue.lock);
+    size_t i = (queue.head + queue.count) % QCAP;
+    queue.p[i] = p;
+    queue.n[i] = n;
+    queue.count++;
+    pthread_cond_broadcast(&queue.cond);
+    pthread_mutex_unlock(&queue.lock);
+}
+
+static void *queue_take(size_t *n)
+{
+    pthread_mutex_lock(&queue.lock);
+    while (queue.count == 0)
+        pthread_cond_wait(&queue.cond, &queue.lock);
+    void *p = queue.p[queue.head];
+    *n = queue.n[queue.head];
+    queue.head = (queue.head + 1) % QCAP;
+    queue.count--;
+    pthread_cond_broadcast(&queue.cond);
+    pthread_mutex_unlock(&queue.lock);
+    return p;
+}
+
+static void *producer(void *arg)
+{
+    struct worker *w = arg;
+    uint64_t rng = 0xC0FFEE;
+    for (size_t i = 0; i < w->iters; i++) {
+        size_t n = random_size(&rng);
+        if (n > SLAB_HUGE_THRESHOLD)
+            n = 100; /* the pair tests objects and runs */
+        void *p = slab_malloc(n);
+        if (!p) {
+            thread_fail("producer: slab_malloc(%zu) failed", n);
+            break;
+        }
+        put_block(p, n);
+        queue_put(p, n);
+    }
+    queue_put(NULL, 0);
+    return NULL;
+}
+
+static void *consumer(void *arg)
+{
+    struct worker *w = arg;
+    for (;;) {
+        size_t n;
+        void *p = queue_take(&n);
+        if (!p)
+            break;
+        check_block(p, n, w->id);
+        slab_free(p);
+    }
+    return NULL;
+}
+
+static void test_threads_cross_free(void **state)
+{
+    (void)state;
+    struct worker prod = {.id = 10, .iters = test_scaled(30000)};
+    struct worker cons = {.id = 11};
+    assert_int_equal(pthread_create(&cons.tid, NULL, consumer, &cons), 0);
+    assert_int_equal(pthread_create(&prod.tid, NULL, producer, &prod), 0);
+    assert_int_equal(pthread_join(prod.tid, NULL), 0);
+    assert_int_equal(pthread_join(cons.tid, NULL), 0);
+    assert_no_thread_failures();
+    expect_no_error();
+    assert_verify_clean();
+    assert_heap_works();
+}
+
+int main(void)
+{
+    /* No automatic reap: the tests count pages exactly. */
+    slab_options_t o;
+    slab_get_options(&o);
+    o.reap_interval_ms = 0;
+    slab_set_options(&o);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_size_classes, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_kmalloc_caches, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_malloc_alignment, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_aligned_alloc, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_aligned_alloc_invalid, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_large_runs, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_huge, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_calloc_zeroes, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_realloc_null_and_zero, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_realloc_paths, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_realloc_run_in_place, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_realloc_failure, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_misuse_foreign, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_misuse_interior, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_misuse_double_free, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_misuse_pages, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_user_cache_objects, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_linux_names, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_krealloc_gfp_zero, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_krealloc_gfp_zero_kernel_rule, test_setup,
+                                        test_teardown),
+        cmocka_unit_test_setup_teardown(test_out_of_memory, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_threads_random, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_threads_cross_free, test_setup, test_teardown),
+    };
+    return cmocka_run_group_tests(tests, group_setup, NULL);
+}
