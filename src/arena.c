@@ -22,7 +22,7 @@
 
 #define L2_BYTES (sizeof(map_slot_t) << MAP_L2_BITS)
 
-map_slot_t *_Atomic slab__arena_map[(size_t)1 << MAP_L1_BITS];
+map_slot_t *slab__arena_map[(size_t)1 << MAP_L1_BITS];
 static slab_lock_t map_lock = SLAB_LOCK_INIT;
 
 void map_fork_prepare(void) { slab_lock(&map_lock); }

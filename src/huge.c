@@ -27,6 +27,8 @@ void huge_boot(void)
 struct huge *huge_alloc(size_t size, size_t align)
 {
     size_t bytes = (size + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
+    if (bytes == 0)
+        bytes = PAGE_SIZE; /* size 0 (or an overflow, caught below) */
     if (bytes < size) {
         errno = ENOMEM;
         return NULL;

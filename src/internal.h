@@ -143,8 +143,8 @@ void arena_destroy(struct slab_arena *a);
 #define MAP_L1_BITS (ADDR_BITS - ARENA_SHIFT - MAP_L2_BITS)
 #define MAP_HUGE 1u
 
-typedef void *_Atomic map_slot_t;
-extern map_slot_t *_Atomic slab__arena_map[(size_t)1 << MAP_L1_BITS];
+typedef void *map_slot_t; /* accessed with __atomic builtins only */
+extern map_slot_t *slab__arena_map[(size_t)1 << MAP_L1_BITS];
 
 /* The map entry covering addr: NULL, an arena, or a tagged huge mapping.
  * Lock-free and safe for any address. */

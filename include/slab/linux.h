@@ -135,11 +135,18 @@ static inline unsigned int kmem_cache_size(struct kmem_cache *s)
 #define ZERO_OR_NULL_PTR(x) ((unsigned long)(x) <= (unsigned long)ZERO_SIZE_PTR)
 #define KMALLOC_MAX_CACHE_SIZE SLAB_KMALLOC_MAX_SIZE
 
+/* With __GFP_ZERO the whole object is zeroed, up to ksize(), as the
+ * kernel does, so that krealloc() may rely on it. */
 static inline void *kmalloc(size_t size, gfp_t flags)
 {
     if (!size)
         return ZERO_SIZE_PTR;
-    return (flags & __GFP_ZERO) ? slab_calloc(1, size) : slab_malloc(size);
+    if (!(flags & __GFP_ZERO))
+        return slab_malloc(size);
+    void *p = slab_calloc(1, size);
+    if (p)
+        memset((char *)p + size, 0, slab_usable_size(p) - size);
+    return p;
 }
 
 static inline void *kzalloc(size_t size, gfp_t flags)
