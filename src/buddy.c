@@ -15,8 +15,8 @@
  *   - a top-order free block is a wholly free arena.  At most one such
  *     arena is kept (decommitted); any other goes back to its source;
  *   - a free block marked clean has been decommitted since it was last
- *     used (buddy_reap decommits blocks of 64 KiB and more, and so does
- *     a free that leaves more than dirty_limit() pages dirty);
+ *     used (a free decommits blocks left dirty for PURGE_DELAY_MS;
+ *     buddy_reap decommits dirty blocks of 64 KiB and more at once);
  *   - dirty_pages is the sum of the free blocks not marked clean.
  *
  * Runs (kmalloc's page-granular allocations) are blocks of any number of
@@ -33,10 +33,12 @@
 #include <errno.h>
 #include <string.h>
 
-/* The smallest blocks a purge decommits (every size: when memory is
- * short, fragments add up). */
-#define PURGE_MIN_ORDER 0
-#define PURGE_INTERVAL_MS 100
+/* Dirty free pages are decommitted once they have stayed free for
+ * PURGE_DELAY_MS: memory a program reuses soon is never given back (no
+ * page faults), memory it stopped using is, whatever the block size.
+ * Frees look for such blocks at most every PURGE_INTERVAL_MS. */
+#define PURGE_DELAY_MS 250u
+#define PURGE_INTERVAL_MS 25u
 
 static slab_lock_t buddy_lock = SLAB_LOCK_INIT;
 /* Free blocks by order, dirty ([0]) and clean ([1]) apart: allocation
@@ -59,7 +61,7 @@ static void arena_unlink(struct slab_arena *a)
 
 /* Pages in free blocks not marked clean: what a purge could give back. */
 static size_t dirty_pages;
-static uint64_t last_purge_ns;
+static uint32_t last_purge_ms;
 
 static void free_block_push(struct slab_page *p, unsigned order, bool clean)
 {
@@ -116,14 +118,11 @@ struct slab_page *buddy_alloc(unsigned order, unsigned kind)
         return NULL;
     }
     slab_lock(&buddy_lock);
-    /* Dirty pages first, from the smallest block that fits: they are
-     * resident already, and clean blocks stay clean. */
+    /* The smallest block that fits (splitting less keeps large blocks
+     * whole); of that order, a dirty one first: its pages are resident. */
     unsigned o = order;
-    while (o <= MAX_ORDER && !free_area[o][0].first)
+    while (o <= MAX_ORDER && !free_blocks(o))
         o++;
-    if (o > MAX_ORDER)
-        for (o = order; o <= MAX_ORDER && !free_area[o][1].first;)
-            o++;
     if (o > MAX_ORDER) {
         if (!grow_locked()) {
             slab_unlock(&buddy_lock);
@@ -139,6 +138,7 @@ struct slab_page *buddy_alloc(unsigned order, unsigned kind)
     while (o > order) {
         o--;
         free_block_push(p + ((size_t)1 << o), o, p->clean);
+        p[(size_t)1 << o].freed_ms = p->freed_ms;
     }
     p->order = (uint8_t)order;
     page_set_kind(p, kind);
@@ -146,29 +146,27 @@ struct slab_page *buddy_alloc(unsigned order, unsigned kind)
     return p;
 }
 
-/* Free pages may stay dirty (quick to reuse) up to 8 MiB or an eighth of
- * the pages mapped, whichever is more; beyond that, the largest dirty
- * blocks are decommitted until half that is left, at most once every
- * PURGE_INTERVAL_MS unless twice the limit is dirty (a program freeing
- * steadily pays a few decommit calls a second, not one per free). */
-static size_t dirty_limit(void)
-{
-    size_t eighth = nr_arenas * ARENA_PAGES / 8;
-    return eighth > 2 * ARENA_PAGES ? eighth : 2 * ARENA_PAGES;
-}
-
-/* Decommit dirty blocks of min_order and up, largest first, while more
- * than `target` pages are dirty.  Returns the pages decommitted. */
-static size_t purge_locked(unsigned min_order, size_t target)
+/* Decommit dirty blocks of min_order and up that became free at or
+ * before `cutoff` (ms, wrapping).  Returns the pages decommitted. */
+static size_t purge_locked(unsigned min_order, uint32_t cutoff)
 {
     size_t pages = 0;
-    for (unsigned o = MAX_ORDER + 1; o-- > min_order && dirty_pages > target;)
-        while (free_area[o][0].first && dirty_pages > target)
-            pages += decommit_block(free_area[o][0].first);
+    for (unsigned o = min_order; o <= MAX_ORDER; o++) {
+        for (struct slab_page *p = free_area[o][0].first, *next; p; p = next) {
+            next = p->next;
+            if ((int32_t)(cutoff - p->freed_ms) >= 0)
+                pages += decommit_block(p);
+        }
+    }
     return pages;
 }
 
-static void buddy_free_locked(struct slab_page *p, unsigned order)
+static uint32_t now_ms(void) { return (uint32_t)(clock_now_ns() / 1000000u); }
+
+/* Free a block; `clean` says its pages were never touched since they
+ * were last decommitted (the unused tail of a run).  A merged block is
+ * clean only if every part was. */
+static void buddy_free_locked(struct slab_page *p, unsigned order, bool clean)
 {
     struct slab_arena *a = page_arena(p);
     size_t idx = (size_t)(p - a->pages);
@@ -178,6 +176,7 @@ static void buddy_free_locked(struct slab_page *p, unsigned order)
         struct slab_page *b = &a->pages[idx ^ ((size_t)1 << order)];
         if (page_kind(b) != PG_FREE || b->order != order)
             break;
+        clean = clean && b->clean;
         free_block_del(b);
         page_set_kind(b, PG_NONE);
         idx &= ~((size_t)1 << order);
@@ -190,16 +189,16 @@ static void buddy_free_locked(struct slab_page *p, unsigned order)
         return;
     }
     struct slab_page *head = &a->pages[idx];
-    free_block_push(head, order, false); /* the pages just freed were in use */
+    free_block_push(head, order, clean);
     if (order == MAX_ORDER)
         decommit_block(head);
-    size_t limit = dirty_limit();
-    if (dirty_pages > limit) {
-        uint64_t now = clock_now_ns();
-        if (dirty_pages > 2 * limit || now - last_purge_ns >= PURGE_INTERVAL_MS * 1000000ull) {
-            purge_locked(PURGE_MIN_ORDER, limit / 2);
-            last_purge_ns = now;
-        }
+    if (clean)
+        return;
+    uint32_t now = now_ms();
+    head->freed_ms = now;
+    if (now - last_purge_ms >= PURGE_INTERVAL_MS) {
+        last_purge_ms = now;
+        purge_locked(0, now - PURGE_DELAY_MS);
     }
 }
 
@@ -218,13 +217,13 @@ static unsigned fit_order(size_t idx, size_t end)
 /* Free pages [idx, end) of arena a (all PG_NONE but possibly the first),
  * as the fewest aligned blocks; each merges with its free buddies.  The
  * arena may be gone afterwards, when this completes it. */
-static void free_range_locked(struct slab_arena *a, size_t idx, size_t end)
+static void free_range_locked(struct slab_arena *a, size_t idx, size_t end, bool clean)
 {
     while (idx < end) {
         unsigned o = fit_order(idx, end);
         size_t next = idx + ((size_t)1 << o);
         bool last = next >= end;
-        buddy_free_locked(&a->pages[idx], o);
+        buddy_free_locked(&a->pages[idx], o, clean);
         if (last)
             break;
         idx = next;
@@ -239,35 +238,12 @@ static unsigned order_for(size_t pages)
     return o;
 }
 
-struct slab_page *buddy_alloc_run(size_t pages, unsigned align_order)
-{
-    unsigned order = order_for(pages);
-    if (align_order > order)
-        order = align_order;
-    if (pages == 0 || order > MAX_ORDER) {
-        errno = EINVAL;
-        return NULL;
-    }
-    struct slab_page *p = buddy_alloc(order, PG_RUN);
-    if (!p)
-        return NULL;
-    p->run_pages = (uint32_t)pages;
-    if (pages < ((size_t)1 << order)) {
-        struct slab_arena *a = page_arena(p);
-        size_t idx = page_index(p);
-        slab_lock(&buddy_lock);
-        free_range_locked(a, idx + pages, idx + ((size_t)1 << order));
-        slab_unlock(&buddy_lock);
-    }
-    return p;
-}
-
 void buddy_free_run(struct slab_page *head)
 {
     struct slab_arena *a = page_arena(head);
     size_t idx = page_index(head);
     slab_lock(&buddy_lock);
-    free_range_locked(a, idx, idx + head->run_pages);
+    free_range_locked(a, idx, idx + head->run_pages, false);
     slab_unlock(&buddy_lock);
 }
 
@@ -278,7 +254,7 @@ void buddy_shrink_run(struct slab_page *head, size_t pages)
     if (pages && pages < head->run_pages) {
         size_t end = idx + head->run_pages;
         head->run_pages = (uint32_t)pages;
-        free_range_locked(page_arena(head), idx + pages, end);
+        free_range_locked(page_arena(head), idx + pages, end, false);
     }
     slab_unlock(&buddy_lock);
 }
@@ -296,13 +272,76 @@ static struct slab_page *free_block_at(struct slab_arena *a, size_t idx)
 
 /* Push the pages [idx, end) of a block just taken off its list back as
  * free blocks.  They cannot merge: each one's buddy lies in the block. */
-static void push_range_locked(struct slab_arena *a, size_t idx, size_t end, bool clean)
+static void push_range_locked(struct slab_arena *a, size_t idx, size_t end, bool clean,
+                              uint32_t freed_ms)
 {
     while (idx < end) {
         unsigned o = fit_order(idx, end);
         free_block_push(&a->pages[idx], o, clean);
+        a->pages[idx].freed_ms = freed_ms;
         idx += (size_t)1 << o;
     }
+}
+
+/* Are pages [from, end) of arena a all inside free blocks? */
+static bool range_free_locked(struct slab_arena *a, size_t from, size_t end)
+{
+    for (size_t q = from; q < end;) {
+        struct slab_page *b = free_block_at(a, q);
+        if (!b)
+            return false;
+        q = page_index(b) + ((size_t)1 << b->order);
+    }
+    return true;
+}
+
+/* Take pages [from, end), all free, out of the blocks holding them; what
+ * else those blocks held stays free. */
+static void range_take_locked(struct slab_arena *a, size_t from, size_t end)
+{
+    for (size_t q = from; q < end;) {
+        struct slab_page *b = free_block_at(a, q);
+        size_t bidx = page_index(b), bend = bidx + ((size_t)1 << b->order);
+        bool clean = b->clean;
+        uint32_t freed_ms = b->freed_ms;
+        free_block_del(b);
+        page_set_kind(b, PG_NONE);
+        a->free_pages -= bend - bidx;
+        push_range_locked(a, bidx, q, clean, freed_ms);
+        size_t upto = bend < end ? bend : end;
+        push_range_locked(a, upto, bend, clean, freed_ms);
+        a->free_pages += (q - bidx) + (bend - upto);
+        q = upto;
+    }
+}
+
+/* When no free block of the run's order is left, a run may still fit in
+ * adjacent free blocks of lower orders that are not buddies: look at up
+ * to RUN_SEARCH of them as starting points before a block is split or
+ * an arena mapped.  This is what keeps a heap of mixed runs and slabs
+ * from spreading over ever more arenas. */
+#define RUN_SEARCH 64
+
+static struct slab_page *run_from_fragments_locked(size_t pages, unsigned order)
+{
+    size_t tried = 0;
+    for (unsigned o = order; o-- > 0 && tried < RUN_SEARCH;) {
+        for (unsigned clean = 0; clean < 2; clean++) {
+            for (struct slab_page *p = free_area[o][clean].first; p && tried < RUN_SEARCH;
+                 p = p->next, tried++) {
+                struct slab_arena *a = page_arena(p);
+                size_t idx = page_index(p);
+                if (idx + pages > ARENA_PAGES || !range_free_locked(a, idx, idx + pages))
+                    continue;
+                range_take_locked(a, idx, idx + pages);
+                struct slab_page *h = &a->pages[idx];
+                h->run_pages = (uint32_t)pages;
+                page_set_kind(h, PG_RUN);
+                return h;
+            }
+        }
+    }
+    return NULL;
 }
 
 bool buddy_grow_run(struct slab_page *head, size_t pages)
@@ -312,38 +351,49 @@ bool buddy_grow_run(struct slab_page *head, size_t pages)
     if (end > ARENA_PAGES)
         return false;
     slab_lock(&buddy_lock);
-    size_t from = idx + head->run_pages;
-    /* Every page wanted must be free before any block is cut. */
-    for (size_t q = from; q < end;) {
-        struct slab_page *b = free_block_at(a, q);
-        if (!b) {
-            slab_unlock(&buddy_lock);
-            return false;
-        }
-        q = page_index(b) + ((size_t)1 << b->order);
+    bool ok = range_free_locked(a, idx + head->run_pages, end);
+    if (ok) {
+        range_take_locked(a, idx + head->run_pages, end);
+        head->run_pages = (uint32_t)pages;
     }
-    for (size_t q = from; q < end;) {
-        struct slab_page *b = free_block_at(a, q);
-        size_t bidx = page_index(b), bend = bidx + ((size_t)1 << b->order);
-        bool clean = b->clean;
-        free_block_del(b);
-        page_set_kind(b, PG_NONE);
-        a->free_pages -= bend - bidx;
-        push_range_locked(a, bidx, q, clean);
-        size_t upto = bend < end ? bend : end;
-        push_range_locked(a, upto, bend, clean);
-        a->free_pages += (q - bidx) + (bend - upto);
-        q = upto;
-    }
-    head->run_pages = (uint32_t)pages;
     slab_unlock(&buddy_lock);
-    return true;
+    return ok;
+}
+
+struct slab_page *buddy_alloc_run(size_t pages, unsigned align_order)
+{
+    unsigned order = order_for(pages);
+    if (align_order > order)
+        order = align_order;
+    if (pages == 0 || order > MAX_ORDER) {
+        errno = EINVAL;
+        return NULL;
+    }
+    if (align_order == 0) {
+        slab_lock(&buddy_lock);
+        struct slab_page *h = free_blocks(order) ? NULL : run_from_fragments_locked(pages, order);
+        slab_unlock(&buddy_lock);
+        if (h)
+            return h;
+    }
+    struct slab_page *p = buddy_alloc(order, PG_RUN);
+    if (!p)
+        return NULL;
+    p->run_pages = (uint32_t)pages;
+    if (pages < ((size_t)1 << order)) {
+        struct slab_arena *a = page_arena(p);
+        size_t idx = page_index(p);
+        slab_lock(&buddy_lock);
+        free_range_locked(a, idx + pages, idx + ((size_t)1 << order), p->clean);
+        slab_unlock(&buddy_lock);
+    }
+    return p;
 }
 
 size_t buddy_reap(unsigned min_order)
 {
     slab_lock(&buddy_lock);
-    size_t pages = purge_locked(min_order, 0);
+    size_t pages = purge_locked(min_order, now_ms());
     slab_unlock(&buddy_lock);
     return pages;
 }
@@ -354,7 +404,7 @@ void buddy_fork_parent(void) { slab_unlock(&buddy_lock); }
 void buddy_free(struct slab_page *head, unsigned order)
 {
     slab_lock(&buddy_lock);
-    buddy_free_locked(head, order);
+    buddy_free_locked(head, order, false);
     slab_unlock(&buddy_lock);
 }
 
@@ -384,7 +434,7 @@ void slab_pages_free(void *ptr, unsigned order)
     bool ok = ((uintptr_t)ptr & (PAGE_SIZE - 1)) == 0 && page_kind(p) == PG_PAGES;
     unsigned held = p->order;
     if (ok && held == order)
-        buddy_free_locked(p, order);
+        buddy_free_locked(p, order, false);
     slab_unlock(&buddy_lock);
     if (!ok)
         slab_reportf(SLAB_ERR_BAD_PAGES, __func__, NULL, NULL, ptr, 0,

@@ -17,7 +17,7 @@
  *     interval, and reaping may free them.
  *
  * The depot keeps at most depot_max_full_objs() objects in full magazines
- * (512 KiB worth); a full magazine beyond that is emptied into the slab
+ * (128 KiB worth); a full magazine beyond that is emptied into the slab
  * layer at once, as Linux SLAB's shared array spills into its slabs, so a
  * program that frees most of its memory gives it back without waiting
  * for a reap.
@@ -39,7 +39,7 @@ static struct slab_cache mag_caches[MAG_SIZES];
 struct magazine empty_magazine;
 
 #define CONTENTION_LIMIT 16
-#define DEPOT_BYTES ((size_t)512 << 10)
+#define DEPOT_BYTES ((size_t)128 << 10)
 
 void depot_boot(void)
 {
@@ -79,12 +79,10 @@ unsigned depot_max_size(size_t object_size)
 }
 
 /* How many objects full magazines in the depot may hold: DEPOT_BYTES
- * worth, and never fewer than two of the largest magazines. */
+ * worth (always at least one magazine: the check lets the first in). */
 size_t depot_max_full_objs(size_t object_size)
 {
-    size_t objs = DEPOT_BYTES / (object_size ? object_size : 1);
-    size_t floor = 2 * (size_t)mag_rounds[depot_max_size(object_size)];
-    return objs > floor ? objs : floor;
+    return DEPOT_BYTES / (object_size ? object_size : 1);
 }
 
 unsigned magazine_rounds(unsigned size_index)
@@ -187,7 +185,7 @@ struct magazine *depot_exchange_empty(struct slab_cache *c, struct magazine *giv
     struct depot *d = &c->depot;
     struct magazine *stale = NULL, *empty;
     depot_lock(c);
-    if (give != &empty_magazine && (d->nfull + 1) * give->size > d->max_full_objs) {
+    if (give != &empty_magazine && d->nfull && (d->nfull + 1) * give->size > d->max_full_objs) {
         /* The depot holds enough: the objects go back to their slabs (and
          * from there, beyond each cache's few free slabs, to the buddy
          * allocator), and the magazine comes back empty. */

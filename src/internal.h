@@ -57,6 +57,7 @@ struct slab_page {
     union {
         uint32_t inuse;            /* PG_SLAB: objects handed out */
         uint32_t run_pages;        /* PG_RUN: pages in the run */
+        uint32_t freed_ms;         /* PG_FREE, dirty: when it was freed */
     };
     uint16_t hint;                 /* PG_SLAB: no free bit in words < hint */
     uint8_t order;                 /* PG_FREE/PG_PAGES/PG_SLAB: block order */
