@@ -13,6 +13,11 @@
 #                                     mallocs bench/run.sh compares against
 #   util-linux                        setarch, for ThreadSanitizer on
 #                                     kernels with high mmap randomisation
+#   python3 libpython3.11-testsuite sqlite3 redis-server redis-tools git
+#                                     the programs tests/programs/ runs on
+#                                     the preloaded malloc replacement, and
+#                                     the python3 regression suite it runs
+#                                     (gcc comes with build-essential)
 #
 # Runs as root, or through sudo otherwise.  When every package is already
 # installed it does nothing (no apt-get at all), so repeated runs are fast.
@@ -25,6 +30,7 @@ packages=(
     valgrind libc6-dbg
     libjemalloc2 libmimalloc2.0 libtcmalloc-minimal4
     util-linux
+    python3 libpython3.11-testsuite sqlite3 redis-server redis-tools git
 )
 
 missing=()
