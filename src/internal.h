@@ -389,6 +389,10 @@ void tcache_fork_child(void);
 uint64_t clock_now_ns(void);
 /* Called on slow paths: runs slab_reap() when the interval has passed. */
 void reap_tick(void);
+/* Give back all that can be: the calling thread's idle magazines, every
+ * depot magazine, every free slab, every dirty free page.  Returns
+ * magazines, slabs and pages released. */
+size_t reap_everything(void);
 /* Page source failed: run reclaim callbacks and reap; true if worth retrying. */
 bool reap_for_memory(void);
 

@@ -115,5 +115,6 @@ PUBLIC void free_aligned_sized(void *ptr, size_t align, size_t size)
 PUBLIC int malloc_trim(size_t pad)
 {
     (void)pad;
-    return slab_reap() > 0;
+    cache_boot();
+    return reap_everything() > 0;
 }

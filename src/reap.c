@@ -6,8 +6,8 @@
  * Bonwick & Adams), which returns their objects to the slab layer; each
  * cache then gives back free slabs (all of them if it allocated nothing
  * from its slabs since the last reap, else those beyond its keep limit);
- * and the buddy allocator decommits its free blocks of REAP_MIN_ORDER and
- * up, so the resident set falls.
+ * and the buddy allocator decommits its dirty free blocks, so the
+ * resident set falls.
  *
  * No thread is started for this: reap_tick(), called on the magazine
  * layer's slow paths, runs slab_reap() once per interval (one thread
@@ -20,7 +20,6 @@
 
 #include <time.h>
 
-#define REAP_MIN_ORDER 4 /* 64 KiB */
 #define TICKS_PER_CLOCK_READ 64
 
 static uint64_t next_reap_ns;
@@ -38,7 +37,7 @@ size_t slab_reap(void)
 {
     size_t released = 0;
     cache_for_each(reap_one, &released);
-    buddy_reap(REAP_MIN_ORDER);
+    buddy_reap(0);
     return released;
 }
 
@@ -114,9 +113,15 @@ bool reap_for_memory(void)
             b.calls[i].fn(b.calls[i].arg);
         b.skip += b.n;
     } while (b.n == RECLAIM_BATCH);
+    reap_everything();
+    reclaiming = false;
+    return true;
+}
+
+size_t reap_everything(void)
+{
     tcache_flush_self_idle();
     size_t released = 0;
     cache_for_each(reap_all, &released);
-    reclaiming = false;
-    return true;
+    return released + buddy_reap(0);
 }

@@ -23,8 +23,11 @@
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <malloc.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -483,6 +486,82 @@ static void test_malloc_trim(void **state)
     free(q);
 }
 
+/* Resident memory of this process, in KiB. */
+static long rss_kib(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    long size = 0, resident = -1;
+    if (f) {
+        if (fscanf(f, "%ld %ld", &size, &resident) != 2)
+            resident = -1;
+        fclose(f);
+    }
+    return resident < 0 ? -1 : resident * (long)(sysconf(_SC_PAGESIZE) / 1024);
+}
+
+/* Allocate about 96 MiB in blocks of 16 B to 64 KiB, every page written,
+ * free it all; returns the growth of the resident set at the peak. */
+static long grow_and_free(long base)
+{
+    enum { N = 6000 };
+    static void *p[N];
+    uint64_t x = 0x9E3779B97F4A7C15u;
+    for (size_t i = 0; i < N; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        size_t size = (size_t)16 << (x % 13); /* 16 B .. 64 KiB */
+        size += (x >> 20) % size;
+        if (i % 3 == 0)
+            size = 32 * KiB; /* enough big blocks to make ~96 MiB */
+        p[i] = malloc(v(size));
+        assert_non_null(p[i]);
+        memset(p[i], 0x5a, size);
+    }
+    long peak = rss_kib() - base;
+    for (size_t i = 0; i < N; i++)
+        free(p[i]);
+    return peak;
+}
+
+static bool under_valgrind(void)
+{
+#ifdef HAVE_VALGRIND_H
+    return RUNNING_ON_VALGRIND;
+#else
+    return false;
+#endif
+}
+
+/* After the program frees what it allocated, the resident set falls: at
+ * once with malloc_trim(), and by itself once the freed pages have stayed
+ * unused for a while and the allocator runs again. */
+static void test_memory_goes_back(void **state)
+{
+    (void)state;
+    if (under_valgrind() || rss_kib() < 0) {
+        print_message("skipped: resident set sizes mean nothing here\n");
+        return;
+    }
+    long base = rss_kib();
+    long peak = grow_and_free(base);
+    assert_true(peak > 40 * 1024);
+    assert_int_equal(malloc_trim(0), 1);
+    long trimmed = rss_kib() - base;
+    print_message("resident growth: %ld KiB at the peak, %ld KiB after malloc_trim\n", peak,
+                  trimmed);
+    assert_true(trimmed < peak / 4);
+
+    base = rss_kib();
+    peak = grow_and_free(base);
+    usleep(1500 * 1000); /* longer than the buddy allocator's purge delay */
+    for (int i = 0; i < 64; i++) /* some later activity, pages freed included */
+        free(malloc(v(64 * KiB + (size_t)i)));
+    long later = rss_kib() - base;
+    print_message("resident growth: %ld KiB at the peak, %ld KiB 1.5 s after the frees\n", peak,
+                  later);
+    assert_true(later < peak / 4);
+    assert_int_equal(slab_verify(), 0);
+}
+
 /* ------------------------------------------------------------------ */
 /* The C library allocating for us                                      */
 
@@ -847,6 +926,7 @@ int main(void)
                                         test_teardown),
         cmocka_unit_test_setup_teardown(test_free_keeps_errno, test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_malloc_trim, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_memory_goes_back, test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_libc_users, test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_fork_with_threads, test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_blocks_outlive_thread, test_setup, test_teardown),
