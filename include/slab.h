@@ -149,6 +149,8 @@ typedef struct slab_cache_stats {
                                  the depot: taken on alloc, handed in on free */
     size_t depot_full, depot_empty; /* magazines in the depot now */
     size_t magazine_objs;  /* free objects cached in magazines */
+    uint64_t depot_overflows; /* full magazines emptied into the slabs
+                                 because the depot held its limit */
 } slab_cache_stats_t;
 
 SLAB_API int slab_cache_stats(const slab_cache_t *cache, slab_cache_stats_t *out);
@@ -163,8 +165,8 @@ SLAB_API int slab_cache_stats(const slab_cache_t *cache, slab_cache_stats_t *out
  * that rounding up wastes at most 15 B below 128 B and under 20 % above.
  * A class's objects are aligned to the largest power of two dividing its
  * size (up to a page): power-of-two sizes are naturally aligned.
- * Larger requests take whole pages from the buddy allocator (a run of
- * pages, the unused tail of the buddy block given back at once), and
+ * Larger requests take a block of whole pages from the buddy allocator
+ * (a run: a power of two of pages, shrunk in place by slab_realloc), and
  * requests above SLAB_HUGE_THRESHOLD map their own memory from the page
  * source and give it back on free.  No header sits before any object:
  * the size is found from the address, so slab_free() needs no size.
@@ -213,6 +215,11 @@ typedef struct slab_options {
     /* Automatic reap period in milliseconds, run from allocation slow
      * paths (default 15000, Bonwick's figure; SLAB_REAP_INTERVAL; 0 = off). */
     unsigned reap_interval_ms;
+    /* Bytes of objects a cache's depot may hold in full magazines, for
+     * caches created from now on (default 128 KiB; SLAB_DEPOT_BYTES; 0 =
+     * no limit, Bonwick's depot, trimmed only by reaping).  A full
+     * magazine beyond it is emptied into the slab layer at once. */
+    size_t depot_bytes;
 } slab_options_t;
 
 /* The options in force.  The environment is read once, at first use. */

@@ -19,10 +19,13 @@
  *     buddy_reap decommits dirty blocks of 64 KiB and more at once);
  *   - dirty_pages is the sum of the free blocks not marked clean.
  *
- * Runs (kmalloc's page-granular allocations) are blocks of any number of
- * pages: the smallest buddy block that holds the run is split off and
- * the pages beyond the run are freed at once, as the fewest aligned
- * blocks (Linux's alloc_pages_exact).  A run can shrink in place, and
+ * Runs (kmalloc's page-granular allocations) start as a whole buddy block,
+ * as Linux's kmalloc_large does: the pages a program does not touch cost
+ * address space, not memory, and keeping the block whole keeps the heap
+ * from fragmenting into tails too short for the next large request (an
+ * earlier version gave tails back at once, as alloc_pages_exact does, and
+ * needed twice the arenas for mixed large sizes).  A run can shrink in
+ * place (realloc), giving its tail back as the fewest aligned blocks, and
  * grow in place when the pages after it are free.
  *
  * All state here is under buddy_lock.  New arenas come from the page
@@ -315,35 +318,6 @@ static void range_take_locked(struct slab_arena *a, size_t from, size_t end)
     }
 }
 
-/* When no free block of the run's order is left, a run may still fit in
- * adjacent free blocks of lower orders that are not buddies: look at up
- * to RUN_SEARCH of them as starting points before a block is split or
- * an arena mapped.  This is what keeps a heap of mixed runs and slabs
- * from spreading over ever more arenas. */
-#define RUN_SEARCH 64
-
-static struct slab_page *run_from_fragments_locked(size_t pages, unsigned order)
-{
-    size_t tried = 0;
-    for (unsigned o = order; o-- > 0 && tried < RUN_SEARCH;) {
-        for (unsigned clean = 0; clean < 2; clean++) {
-            for (struct slab_page *p = free_area[o][clean].first; p && tried < RUN_SEARCH;
-                 p = p->next, tried++) {
-                struct slab_arena *a = page_arena(p);
-                size_t idx = page_index(p);
-                if (idx + pages > ARENA_PAGES || !range_free_locked(a, idx, idx + pages))
-                    continue;
-                range_take_locked(a, idx, idx + pages);
-                struct slab_page *h = &a->pages[idx];
-                h->run_pages = (uint32_t)pages;
-                page_set_kind(h, PG_RUN);
-                return h;
-            }
-        }
-    }
-    return NULL;
-}
-
 bool buddy_grow_run(struct slab_page *head, size_t pages)
 {
     struct slab_arena *a = page_arena(head);
@@ -369,24 +343,9 @@ struct slab_page *buddy_alloc_run(size_t pages, unsigned align_order)
         errno = EINVAL;
         return NULL;
     }
-    if (align_order == 0) {
-        slab_lock(&buddy_lock);
-        struct slab_page *h = free_blocks(order) ? NULL : run_from_fragments_locked(pages, order);
-        slab_unlock(&buddy_lock);
-        if (h)
-            return h;
-    }
     struct slab_page *p = buddy_alloc(order, PG_RUN);
-    if (!p)
-        return NULL;
-    p->run_pages = (uint32_t)pages;
-    if (pages < ((size_t)1 << order)) {
-        struct slab_arena *a = page_arena(p);
-        size_t idx = page_index(p);
-        slab_lock(&buddy_lock);
-        free_range_locked(a, idx + pages, idx + ((size_t)1 << order), p->clean);
-        slab_unlock(&buddy_lock);
-    }
+    if (p)
+        p->run_pages = (uint32_t)1 << order;
     return p;
 }
 

@@ -309,7 +309,7 @@ static void cache_init(struct slab_cache *c, const char *name, size_t size, size
                        ? (KEEP_FREE_PAGES >> layout->order) : KEEP_FREE_MIN;
     c->depot.size_index = depot_initial_size(size);
     c->depot.max_index = depot_max_size(size);
-    c->depot.max_full_objs = depot_max_full_objs(layout->stride);
+    c->depot.max_full_objs = depot_max_full_objs(layout->stride, options_depot_bytes());
     strncpy(c->name, name, sizeof c->name - 1);
 }
 
@@ -571,6 +571,7 @@ int slab_cache_stats(const slab_cache_t *cc, slab_cache_stats_t *out)
     out->depot_exchanges = d->exchanges;
     out->depot_full = d->nfull;
     out->depot_empty = d->nempty;
+    out->depot_overflows = d->overflows;
     if (c->id != TC_NO_ID) {
         out->magazine_size = magazine_rounds(d->size_index);
         out->batchcount = out->magazine_size / 2 + 1;

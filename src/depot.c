@@ -16,8 +16,8 @@
  *     last working-set update: that many were not needed during the
  *     interval, and reaping may free them.
  *
- * The depot keeps at most depot_max_full_objs() objects in full magazines
- * (128 KiB worth); a full magazine beyond that is emptied into the slab
+ * The depot keeps at most max_full_objs objects in full magazines (the
+ * depot_bytes option, 128 KiB worth by default); a full magazine beyond that is emptied into the slab
  * layer at once, as Linux SLAB's shared array spills into its slabs, so a
  * program that frees most of its memory gives it back without waiting
  * for a reap.
@@ -39,7 +39,6 @@ static struct slab_cache mag_caches[MAG_SIZES];
 struct magazine empty_magazine;
 
 #define CONTENTION_LIMIT 16
-#define DEPOT_BYTES ((size_t)128 << 10)
 
 void depot_boot(void)
 {
@@ -78,11 +77,10 @@ unsigned depot_max_size(size_t object_size)
     return size_band(object_size) + 2;
 }
 
-/* How many objects full magazines in the depot may hold: DEPOT_BYTES
- * worth (always at least one magazine: the check lets the first in). */
-size_t depot_max_full_objs(size_t object_size)
+/* At least one magazine always fits: the check lets the first in. */
+size_t depot_max_full_objs(size_t object_size, size_t bytes)
 {
-    return DEPOT_BYTES / (object_size ? object_size : 1);
+    return bytes ? bytes / (object_size ? object_size : 1) : SIZE_MAX;
 }
 
 unsigned magazine_rounds(unsigned size_index)

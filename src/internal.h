@@ -315,7 +315,8 @@ struct depot {
 void depot_boot(void);
 unsigned depot_initial_size(size_t object_size);
 unsigned depot_max_size(size_t object_size);
-size_t depot_max_full_objs(size_t object_size);
+/* Objects full magazines may hold in a depot of `bytes` (0: no limit). */
+size_t depot_max_full_objs(size_t object_size, size_t bytes);
 unsigned magazine_rounds(unsigned size_index);
 void magazine_free(struct magazine *m);
 struct magazine *depot_exchange_full(struct slab_cache *c, struct magazine *give);
@@ -400,6 +401,7 @@ bool reap_for_memory(void);
 
 bool options_magazines(void);
 unsigned options_reap_interval_ms(void);
+size_t options_depot_bytes(void);
 
 /* ---- cache.c ---- */
 

@@ -15,6 +15,7 @@
 static slab_options_t opts = {
     .magazines = 1,
     .reap_interval_ms = 15000,
+    .depot_bytes = (size_t)128 << 10,
 };
 static pthread_once_t env_once = PTHREAD_ONCE_INIT;
 
@@ -42,6 +43,8 @@ static void read_env(void)
         opts.magazines = x != 0;
     if (env_uint("SLAB_REAP_INTERVAL", &x))
         opts.reap_interval_ms = (unsigned)x;
+    if (env_uint("SLAB_DEPOT_BYTES", &x))
+        opts.depot_bytes = x;
 }
 
 static void boot(void)
@@ -61,12 +64,19 @@ unsigned options_reap_interval_ms(void)
     return __atomic_load_n(&opts.reap_interval_ms, __ATOMIC_RELAXED);
 }
 
+size_t options_depot_bytes(void)
+{
+    boot();
+    return __atomic_load_n(&opts.depot_bytes, __ATOMIC_RELAXED);
+}
+
 void slab_get_options(slab_options_t *out)
 {
     if (!out)
         return;
     out->magazines = options_magazines();
     out->reap_interval_ms = options_reap_interval_ms();
+    out->depot_bytes = options_depot_bytes();
 }
 
 int slab_set_options(const slab_options_t *o)
@@ -79,5 +89,6 @@ int slab_set_options(const slab_options_t *o)
     boot();
     __atomic_store_n(&opts.magazines, o->magazines != 0, __ATOMIC_RELAXED);
     __atomic_store_n(&opts.reap_interval_ms, o->reap_interval_ms, __ATOMIC_RELAXED);
+    __atomic_store_n(&opts.depot_bytes, o->depot_bytes, __ATOMIC_RELAXED);
     return 0;
 }

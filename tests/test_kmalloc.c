@@ -35,6 +35,15 @@ static size_t page_round(size_t n)
     return (n + SLAB_PAGE_SIZE - 1) & ~(SLAB_PAGE_SIZE - 1);
 }
 
+/* A run is a whole buddy block: a power of two of pages. */
+static size_t run_round(size_t n)
+{
+    size_t bytes = SLAB_PAGE_SIZE;
+    while (bytes < n)
+        bytes <<= 1;
+    return bytes;
+}
+
 /* ------------------------------------------------------------------ */
 /* A page source that passes through to the default one, or refuses     */
 
@@ -488,23 +497,22 @@ static void test_large_runs(void **state)
     static const size_t sizes[] = {SLAB_KMALLOC_MAX_SIZE + 1, 40000, 65536, 100000,
                                    1 * MiB, SLAB_HUGE_THRESHOLD - 1, SLAB_HUGE_THRESHOLD};
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
-        size_t size = sizes[i], pages = page_round(size) / SLAB_PAGE_SIZE;
+        size_t size = sizes[i], pages = run_round(size) / SLAB_PAGE_SIZE;
         /* once so that an arena with room exists */
         slab_free(slab_malloc(size));
         slab_buddy_info_t before = test_buddy();
         unsigned char *p = slab_malloc(size);
         assert_non_null(p);
         assert_int_equal((uintptr_t)p % SLAB_PAGE_SIZE, 0);
-        assert_int_equal(slab_usable_size(p), page_round(size));
+        assert_int_equal(slab_usable_size(p), run_round(size));
         assert_null(slab_owner(p)); /* not a slab object */
         slab_buddy_info_t during = test_buddy();
         assert_int_equal(during.arenas, before.arenas);
-        /* exactly the run's pages are taken: the rest of its buddy block
-         * went back at once */
+        /* exactly the run's buddy block is taken */
         assert_int_equal(before.free_pages - during.free_pages, pages);
-        memset(p, 0x5a, page_round(size));
+        memset(p, 0x5a, run_round(size));
         assert_all(p, 0, 1, 0x5a);
-        assert_all(p, page_round(size) - 1, page_round(size), 0x5a);
+        assert_all(p, run_round(size) - 1, run_round(size), 0x5a);
         slab_free(p);
         slab_buddy_info_t after = test_buddy();
         test_check_buddy_consistent(&after);
@@ -615,7 +623,7 @@ static void test_realloc_null_and_zero(void **state)
     slab_free(p);
     p = slab_realloc(NULL, 50000);
     assert_non_null(p);
-    assert_int_equal(slab_usable_size(p), page_round(50000));
+    assert_int_equal(slab_usable_size(p), run_round(50000));
     slab_free(p);
 
     /* size 0 frees and returns NULL: a class object ... */
@@ -633,7 +641,7 @@ static void test_realloc_null_and_zero(void **state)
     size_t used = test_used_pages();
     p = slab_malloc(50000);
     assert_non_null(p);
-    assert_int_equal(test_used_pages(), used + page_round(50000) / SLAB_PAGE_SIZE);
+    assert_int_equal(test_used_pages(), used + run_round(50000) / SLAB_PAGE_SIZE);
     assert_null(slab_realloc(p, 0));
     assert_int_equal(test_used_pages(), used);
 
@@ -718,15 +726,21 @@ static void test_realloc_run_in_place(void **state)
     (void)state;
     slab_free(slab_malloc(40000)); /* an arena with room */
     size_t used = test_used_pages();
-    unsigned char *p = slab_malloc(40000); /* 10 pages of a 16-page block */
+    unsigned char *p = slab_malloc(40000); /* a whole 16-page block */
     assert_non_null(p);
-    assert_int_equal(test_used_pages(), used + 10);
-    fill(p, 40960, 1);
+    assert_int_equal(test_used_pages(), used + 16);
+    assert_int_equal(slab_usable_size(p), 65536);
+    fill(p, 65536, 1);
 
     /* within the run */
-    assert_ptr_equal(slab_realloc(p, 40960), p);
+    assert_ptr_equal(slab_realloc(p, 65536), p);
+    assert_int_equal(test_used_pages(), used + 16);
+    /* shrinking gives the pages past the new size back */
     assert_ptr_equal(slab_realloc(p, 36865), p);
     assert_int_equal(slab_usable_size(p), 40960);
+    assert_int_equal(test_used_pages(), used + 10);
+    assert_filled(p, 36865, 1);
+    fill(p, 40960, 1);
 
     /* one more page: the page after the run is free */
     unsigned char *q = slab_realloc(p, 40960 + 100);
@@ -770,13 +784,13 @@ static void test_realloc_failure(void **state)
     size_t used0 = test_used_pages();
     unsigned char *p = slab_malloc(40000);
     assert_non_null(p);
-    fill(p, 40960, 9);
+    fill(p, 65536, 9);
     struct held h;
     take_all_free_pages(&h);
 
     atomic_store(&fsrc.failing, 1);
     size_t refused0 = atomic_load(&fsrc.refused);
-    static const size_t sizes[] = {40960 + 1, 1 * MiB + 4096, SLAB_HUGE_THRESHOLD, 3 * MiB};
+    static const size_t sizes[] = {65536 + 1, 1 * MiB + 4096, SLAB_HUGE_THRESHOLD, 3 * MiB};
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
         errno = 0;
         void *q = slab_realloc(p, sizes[i]);
@@ -786,8 +800,8 @@ static void test_realloc_failure(void **state)
                      "page source refusing", sizes[i], q);
         }
         assert_int_equal(errno, ENOMEM);
-        assert_int_equal(slab_usable_size(p), 40960);
-        assert_filled(p, 40960, 9);
+        assert_int_equal(slab_usable_size(p), 65536);
+        assert_filled(p, 65536, 9);
         assert_verify_clean();
     }
     assert_true(atomic_load(&fsrc.refused) > refused0);
@@ -879,7 +893,7 @@ static void test_misuse_interior(void **state)
     assert_int_equal(errno, EINVAL);
     expect_report(SLAB_ERR_INTERIOR, "slab_realloc", r + 4096);
     assert_int_equal(test_used_pages(), used);
-    assert_int_equal(slab_usable_size(r), 40960);
+    assert_int_equal(slab_usable_size(r), 65536);
     assert_filled(r, 40960, 4);
     assert_verify_clean();
     slab_free(r);
@@ -1033,7 +1047,7 @@ static void test_linux_names(void **state)
     kfree(p);
     p = kmalloc(40000, GFP_ATOMIC);
     assert_non_null(p);
-    assert_int_equal(ksize(p), 40960);
+    assert_int_equal(ksize(p), 65536);
     kfree(p);
 
     /* zeroing, on memory that was dirty */
@@ -1080,7 +1094,7 @@ static void test_linux_names(void **state)
     p = krealloc(p, 50000, GFP_KERNEL);
     assert_non_null(p);
     assert_string_equal(p, "krealloc");
-    assert_int_equal(test_used_pages(), used + page_round(50000) / SLAB_PAGE_SIZE);
+    assert_int_equal(test_used_pages(), used + run_round(50000) / SLAB_PAGE_SIZE);
     assert_ptr_equal(krealloc(p, 0, GFP_KERNEL), ZERO_SIZE_PTR);
     assert_int_equal(test_used_pages(), used); /* freed */
     p = krealloc(ZERO_SIZE_PTR, 20, GFP_KERNEL);

@@ -1827,6 +1827,40 @@ static void fill_from_thread(slab_cache_t *c, size_t n, void **objs)
 }
 
 /*
+ * With the depot limited to 4 KiB (64 objects of 64 B), a thread that
+ * frees 5000 objects leaves at most one magazine's worth beyond the limit
+ * in the depot: every other full magazine it hands in is emptied into the
+ * slabs at once (counted as an overflow), so the slabs come back free
+ * without any reap.  Caches created before the limit changed keep theirs.
+ */
+static void test_depot_limit(void **state)
+{
+    (void)state;
+    slab_options_t o, saved;
+    slab_get_options(&saved);
+    o = saved;
+    o.depot_bytes = 4096;
+    assert_int_equal(slab_set_options(&o), 0);
+    slab_cache_t *c = slab_cache_create("depot-limit", 64, 0, 0, NULL, NULL, NULL);
+    assert_int_equal(slab_set_options(&saved), 0);
+    assert_non_null(c);
+
+    fill_from_thread(c, 5000, NULL);
+    slab_cache_stats_t st = test_stats(c);
+    size_t rounds = st.magazine_size;
+    assert_true(st.depot_full * rounds <= 64 + rounds);
+    assert_true(st.depot_overflows >= (5000 - 64 - 2 * rounds) / rounds);
+    assert_int_equal(st.active_objs, 0);
+    /* slabs in use hold only what the magazines cache; of the free ones
+     * the cache keeps its 16 (64 KiB) and gives the rest back */
+    assert_true(st.active_slabs <= (st.magazine_objs + 63) / 64 + 2);
+    assert_true(st.free_slabs <= 16);
+    assert_true(st.reaped > 0);
+    assert_int_equal(slab_verify(), 0);
+    assert_int_equal(slab_cache_destroy(c), 0);
+}
+
+/*
  * A thread allocates 5000 objects of 64 B, frees them and exits: the
  * depot holds 79 full magazines (5024 objects left the slab layer in 157
  * batches; 47 of them were in the partly filled loaded magazine, given
@@ -2416,6 +2450,7 @@ static void test_options(void **state)
     /* The defaults, unless the environment changed them. */
     assert_int_equal(initial_options.magazines, env_or("SLAB_MAGAZINES", 1) != 0);
     assert_int_equal(initial_options.reap_interval_ms, env_or("SLAB_REAP_INTERVAL", 15000));
+    assert_int_equal(initial_options.depot_bytes, env_or("SLAB_DEPOT_BYTES", 128 * 1024));
 
     slab_options_t o;
     memset(&o, 0xff, sizeof o);
@@ -2528,6 +2563,7 @@ int main(int argc, char **argv)
     slab_set_options(&o);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_counters_exact, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_depot_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_magazine_size_by_object_size, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lifo_constructed_state, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cache_id_reuse, setup, teardown),
