@@ -166,10 +166,8 @@ static size_t purge_locked(unsigned min_order, uint32_t cutoff)
 
 static uint32_t now_ms(void) { return (uint32_t)(clock_now_ns() / 1000000u); }
 
-/* Free a block; `clean` says its pages were never touched since they
- * were last decommitted (the unused tail of a run).  A merged block is
- * clean only if every part was. */
-static void buddy_free_locked(struct slab_page *p, unsigned order, bool clean)
+/* Free a block whose pages were in use: the merged block is dirty. */
+static void buddy_free_locked(struct slab_page *p, unsigned order)
 {
     struct slab_arena *a = page_arena(p);
     size_t idx = (size_t)(p - a->pages);
@@ -179,7 +177,6 @@ static void buddy_free_locked(struct slab_page *p, unsigned order, bool clean)
         struct slab_page *b = &a->pages[idx ^ ((size_t)1 << order)];
         if (page_kind(b) != PG_FREE || b->order != order)
             break;
-        clean = clean && b->clean;
         free_block_del(b);
         page_set_kind(b, PG_NONE);
         idx &= ~((size_t)1 << order);
@@ -192,11 +189,9 @@ static void buddy_free_locked(struct slab_page *p, unsigned order, bool clean)
         return;
     }
     struct slab_page *head = &a->pages[idx];
-    free_block_push(head, order, clean);
+    free_block_push(head, order, false);
     if (order == MAX_ORDER)
         decommit_block(head);
-    if (clean)
-        return;
     uint32_t now = now_ms();
     head->freed_ms = now;
     if (now - last_purge_ms >= PURGE_INTERVAL_MS) {
@@ -220,13 +215,13 @@ static unsigned fit_order(size_t idx, size_t end)
 /* Free pages [idx, end) of arena a (all PG_NONE but possibly the first),
  * as the fewest aligned blocks; each merges with its free buddies.  The
  * arena may be gone afterwards, when this completes it. */
-static void free_range_locked(struct slab_arena *a, size_t idx, size_t end, bool clean)
+static void free_range_locked(struct slab_arena *a, size_t idx, size_t end)
 {
     while (idx < end) {
         unsigned o = fit_order(idx, end);
         size_t next = idx + ((size_t)1 << o);
         bool last = next >= end;
-        buddy_free_locked(&a->pages[idx], o, clean);
+        buddy_free_locked(&a->pages[idx], o);
         if (last)
             break;
         idx = next;
@@ -246,7 +241,7 @@ void buddy_free_run(struct slab_page *head)
     struct slab_arena *a = page_arena(head);
     size_t idx = page_index(head);
     slab_lock(&buddy_lock);
-    free_range_locked(a, idx, idx + head->run_pages, false);
+    free_range_locked(a, idx, idx + head->run_pages);
     slab_unlock(&buddy_lock);
 }
 
@@ -257,7 +252,7 @@ void buddy_shrink_run(struct slab_page *head, size_t pages)
     if (pages && pages < head->run_pages) {
         size_t end = idx + head->run_pages;
         head->run_pages = (uint32_t)pages;
-        free_range_locked(page_arena(head), idx + pages, end, false);
+        free_range_locked(page_arena(head), idx + pages, end);
     }
     slab_unlock(&buddy_lock);
 }
@@ -363,7 +358,7 @@ void buddy_fork_parent(void) { slab_unlock(&buddy_lock); }
 void buddy_free(struct slab_page *head, unsigned order)
 {
     slab_lock(&buddy_lock);
-    buddy_free_locked(head, order, false);
+    buddy_free_locked(head, order);
     slab_unlock(&buddy_lock);
 }
 
@@ -393,7 +388,7 @@ void slab_pages_free(void *ptr, unsigned order)
     bool ok = ((uintptr_t)ptr & (PAGE_SIZE - 1)) == 0 && page_kind(p) == PG_PAGES;
     unsigned held = p->order;
     if (ok && held == order)
-        buddy_free_locked(p, order, false);
+        buddy_free_locked(p, order);
     slab_unlock(&buddy_lock);
     if (!ok)
         slab_reportf(SLAB_ERR_BAD_PAGES, __func__, NULL, NULL, ptr, 0,
