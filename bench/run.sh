@@ -103,10 +103,10 @@ cd "$root"
 build=${BENCH_BUILD_DIR:-build-bench}
 jobs=${JOBS:-2}
 
-if [ ! -f "$build/CMakeCache.txt" ]; then
-    echo "run.sh: configuring $build (Release)" >&2
-    cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DSLAB_BUILD_TESTS=OFF >&2
-fi
+# Configured every time (quick): a tree made before a target was added
+# would not know it otherwise.
+echo "run.sh: configuring $build (Release)" >&2
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DSLAB_BUILD_TESTS=OFF >&2
 targets=()
 [ "$do_cache" = 0 ] || targets+=(bench_cache)
 [ "$do_malloc" = 0 ] || targets+=(bench_malloc)
