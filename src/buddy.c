@@ -13,10 +13,11 @@
  *   - no free block has a free buddy of the same order (all merged);
  *   - each arena's free_pages is the sum of its free blocks;
  *   - a top-order free block is a wholly free arena.  At most one such
- *     arena is kept (decommitted); any other goes back to its source;
+ *     arena, plus one per eight arenas in use, is kept (see
+ *     release_spares_locked); any other goes back to its source at once;
  *   - a free block marked clean has been decommitted since it was last
  *     used (a free decommits blocks left dirty for PURGE_DELAY_MS;
- *     buddy_reap decommits dirty blocks of 64 KiB and more at once);
+ *     buddy_reap decommits every dirty block at once);
  *   - dirty_pages is the sum of the free blocks not marked clean.
  *
  * Runs (kmalloc's page-granular allocations) start as a whole buddy block,
@@ -166,6 +167,24 @@ static size_t purge_locked(unsigned min_order, uint32_t cutoff)
 
 static uint32_t now_ms(void) { return (uint32_t)(clock_now_ns() / 1000000u); }
 
+/* Wholly free arenas kept mapped for reuse: one, and one more per eight
+ * arenas in use, so that a large heap whose use swings by a few arenas
+ * does not unmap and fault them in again and again.  They stay dirty
+ * until the purge decommits them like any other free block; any beyond
+ * that number go back to their source at once (clean ones first). */
+static void release_spares_locked(void)
+{
+    while (free_blocks(MAX_ORDER) > 1 + (nr_arenas - free_blocks(MAX_ORDER)) / 8) {
+        struct slab_page *b = free_area[MAX_ORDER][1].first;
+        if (!b)
+            b = free_area[MAX_ORDER][0].first;
+        free_block_del(b);
+        struct slab_arena *a = page_arena(b);
+        arena_unlink(a);
+        arena_destroy(a);
+    }
+}
+
 /* Free a block whose pages were in use: the merged block is dirty. */
 static void buddy_free_locked(struct slab_page *p, unsigned order)
 {
@@ -182,18 +201,12 @@ static void buddy_free_locked(struct slab_page *p, unsigned order)
         idx &= ~((size_t)1 << order);
         order++;
     }
-    if (order == MAX_ORDER && free_blocks(MAX_ORDER) > 0) {
-        /* A spare free arena is kept already: this one goes back. */
-        arena_unlink(a);
-        arena_destroy(a);
-        return;
-    }
     struct slab_page *head = &a->pages[idx];
     free_block_push(head, order, false);
-    if (order == MAX_ORDER)
-        decommit_block(head);
     uint32_t now = now_ms();
     head->freed_ms = now;
+    if (order == MAX_ORDER)
+        release_spares_locked();
     if (now - last_purge_ms >= PURGE_INTERVAL_MS) {
         last_purge_ms = now;
         purge_locked(0, now - PURGE_DELAY_MS);
