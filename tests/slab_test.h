@@ -6,8 +6,14 @@
  *     reported, and that nothing else was;
  *   - buddy accounting: pages in use, and a check of the invariants that
  *     slab_buddy_info() must always satisfy;
+ *   - every free page of the buddy allocator held, so that the next
+ *     page has to come from the page source, and given back;
+ *   - options for a whole file: no magazines, no automatic reap;
  *   - a small deterministic random number generator;
- *   - the iteration scale read from SLAB_TEST_SCALE.
+ *   - the iteration scale read from SLAB_TEST_SCALE;
+ *   - cache statistics, and the fixtures the files share;
+ *   - failures seen by other threads, reported in the main one;
+ *   - object patterns for the stress tests.
  */
 #ifndef SLAB_TEST_H
 #define SLAB_TEST_H
@@ -184,6 +190,15 @@ static inline void test_slab_layer_only(void)
     slab_set_options(&o);
 }
 
+/* For the files that count pages exactly: no automatic reap. */
+static inline void test_no_automatic_reap(void)
+{
+    slab_options_t o;
+    slab_get_options(&o);
+    o.reap_interval_ms = 0;
+    slab_set_options(&o);
+}
+
 static inline void test_baseline(void)
 {
     test_reserve = test_used_pages();
@@ -245,6 +260,48 @@ static inline int test_buddy_equal(const slab_buddy_info_t *a, const slab_buddy_
             return 0;
     return a->arenas == b->arenas && a->free_pages == b->free_pages &&
            a->total_pages == b->total_pages && a->mapped_bytes == b->mapped_bytes;
+}
+
+/* ------------------------------------------------------------------ */
+/* Holding every free page                                              */
+
+/* Every free page of the buddy allocator, held as page blocks, so that
+ * any further page has to come from the page source. */
+#define TEST_MAX_HELD 256
+
+typedef struct test_held_pages {
+    void *p[TEST_MAX_HELD];
+    unsigned order[TEST_MAX_HELD];
+    size_t n;
+} test_held_pages_t;
+
+/* Take them, the largest blocks first, in at most `max` blocks
+ * (max <= TEST_MAX_HELD); more fails the test. */
+static inline void test_take_all_free_pages(test_held_pages_t *h, size_t max)
+{
+    assert_true(max <= TEST_MAX_HELD);
+    h->n = 0;
+    for (;;) {
+        slab_buddy_info_t bi = test_buddy();
+        if (bi.free_pages == 0)
+            break;
+        unsigned o = SLAB_MAX_ORDER;
+        while (bi.nr_free[o] == 0)
+            o--;
+        assert_true(h->n < max);
+        h->p[h->n] = slab_pages_alloc(o);
+        assert_non_null(h->p[h->n]);
+        h->order[h->n++] = o;
+    }
+}
+
+/* Free them again, the last taken first. */
+static inline void test_give_back_pages(test_held_pages_t *h)
+{
+    while (h->n > 0) {
+        h->n--;
+        slab_pages_free(h->p[h->n], h->order[h->n]);
+    }
 }
 
 /* ------------------------------------------------------------------ */

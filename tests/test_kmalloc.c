@@ -20,28 +20,13 @@
  * test can make it refuse, and the automatic reap is off so that page
  * counts are exact.  SLAB_TEST_SCALE scales the thread tests.
  */
-#include <fcntl.h>
-#include <unistd.h>
-
-#include "slab_test.h"
+#include "kmalloc_test.h"
 
 #include <slab/linux.h>
-
-#define KiB ((size_t)1 << 10)
-#define MiB ((size_t)1 << 20)
 
 static size_t page_round(size_t n)
 {
     return (n + SLAB_PAGE_SIZE - 1) & ~(SLAB_PAGE_SIZE - 1);
-}
-
-/* A run is a whole buddy block: a power of two of pages. */
-static size_t run_round(size_t n)
-{
-    size_t bytes = SLAB_PAGE_SIZE;
-    while (bytes < n)
-        bytes <<= 1;
-    return bytes;
 }
 
 /* ------------------------------------------------------------------ */
@@ -94,28 +79,15 @@ static int group_setup(void **state)
 /* ------------------------------------------------------------------ */
 /* Helpers                                                              */
 
-/* Byte i of a block filled with `seed`. */
-static unsigned char fill_byte(size_t i, unsigned seed)
-{
-    return (unsigned char)((i * 131u) ^ (i >> 9) ^ seed);
-}
-
-static void fill(void *p, size_t n, unsigned seed)
-{
-    unsigned char *c = p;
-    for (size_t i = 0; i < n; i++)
-        c[i] = fill_byte(i, seed);
-}
-
-#define assert_filled(p_, n_, seed_)                                             \
-    do {                                                                         \
-        const unsigned char *c_ = (const unsigned char *)(p_);                   \
-        size_t n__ = (n_);                                                       \
-        for (size_t i_ = 0; i_ < n__; i_++)                                      \
-            if (c_[i_] != fill_byte(i_, (seed_)))                                \
-                fail_msg("%p: byte %zu of %zu is %#x, expected %#x", (void *)c_, \
-                         i_, n__, c_[i_], fill_byte(i_, (seed_)));               \
-    } while (0)
+/* libslab's own names, for the helpers of kmalloc_test.h. */
+static const struct heap slab_heap = {
+    .malloc_fn = slab_malloc,
+    .calloc_fn = slab_calloc,
+    .realloc_fn = slab_realloc,
+    .free_fn = slab_free,
+    .usable_fn = slab_usable_size,
+    .usable_name = "slab_usable_size",
+};
 
 #define assert_all(p_, from_, to_, byte_)                                        \
     do {                                                                         \
@@ -135,40 +107,6 @@ static size_t class_for(size_t n)
     return 0;
 }
 
-/* Bytes of [lo, hi) covered by mappings listed in /proc/self/maps, or
- * (size_t)-1 if it cannot be read.  No allocation: a static buffer. */
-static char maps_buf[1 << 20];
-
-static size_t mapped_bytes_in(uintptr_t lo, uintptr_t hi)
-{
-    int fd = open("/proc/self/maps", O_RDONLY);
-    if (fd < 0)
-        return (size_t)-1;
-    size_t len = 0;
-    for (;;) {
-        ssize_t r = read(fd, maps_buf + len, sizeof maps_buf - 1 - len);
-        if (r <= 0)
-            break;
-        len += (size_t)r;
-    }
-    close(fd);
-    maps_buf[len] = '\0';
-    size_t covered = 0;
-    for (char *line = maps_buf; line && *line;) {
-        unsigned long long a, b;
-        if (sscanf(line, "%llx-%llx", &a, &b) == 2) {
-            uintptr_t s = (uintptr_t)a > lo ? (uintptr_t)a : lo;
-            uintptr_t e = (uintptr_t)b < hi ? (uintptr_t)b : hi;
-            if (s < e)
-                covered += e - s;
-        }
-        line = strchr(line, '\n');
-        if (line)
-            line++;
-    }
-    return covered;
-}
-
 /* Shrink every size class's cache: slabs with nothing allocated go back
  * to the buddy allocator, so page counts reflect only live blocks. */
 static void shrink_classes(void)
@@ -180,38 +118,55 @@ static void shrink_classes(void)
     }
 }
 
-/* Every free page of the buddy allocator, held as page blocks, so that
- * any further page has to come from the page source. */
-#define MAX_HELD 256
-struct held {
-    void *p[MAX_HELD];
-    unsigned order[MAX_HELD];
-    size_t n;
-};
-
-static void take_all_free_pages(struct held *h)
+/* Pages in use once the classes are shrunk and the heap reaped: what
+ * a test that runs out of memory must be back to at its end. */
+static size_t quiet_used_pages(void)
 {
-    h->n = 0;
-    for (;;) {
-        slab_buddy_info_t bi = test_buddy();
-        if (bi.free_pages == 0)
-            break;
-        unsigned o = SLAB_MAX_ORDER;
-        while (bi.nr_free[o] == 0)
-            o--;
-        assert_true(h->n < MAX_HELD);
-        h->p[h->n] = slab_pages_alloc(o);
-        assert_non_null(h->p[h->n]);
-        h->order[h->n++] = o;
-    }
+    shrink_classes();
+    slab_reap();
+    return test_used_pages();
 }
 
-static void give_back_pages(struct held *h)
+static void assert_back_to_quiet(size_t used0)
 {
-    while (h->n > 0) {
-        h->n--;
-        slab_pages_free(h->p[h->n], h->order[h->n]);
+    shrink_classes();
+    assert_int_equal(test_used_pages(), used0);
+    expect_no_error();
+    assert_verify_clean();
+}
+
+/* Out of memory: every free page held and the page source refusing. */
+struct starved {
+    test_held_pages_t held;
+    size_t refused0;
+};
+
+static void starve(struct starved *s)
+{
+    test_take_all_free_pages(&s->held, TEST_MAX_HELD);
+    atomic_store(&fsrc.failing, 1);
+    s->refused0 = atomic_load(&fsrc.refused);
+}
+
+/* While starved: the call that returned q (errno 0 before it) failed
+ * with ENOMEM.  A block instead fails the test, with the source mapping
+ * again for the tests after it. */
+static void assert_starved_failure(const void *q, const char *call, size_t size)
+{
+    if (q) {
+        atomic_store(&fsrc.failing, 0);
+        fail_msg("%s, %zu bytes: %p with no free page and the page source refusing", call,
+                 size, q);
     }
+    assert_int_equal(errno, ENOMEM);
+}
+
+/* The source did refuse; from now on it maps again (the pages stay held
+ * until test_give_back_pages()). */
+static void stop_starving(struct starved *s)
+{
+    assert_true(atomic_load(&fsrc.refused) > s->refused0);
+    atomic_store(&fsrc.failing, 0);
 }
 
 /* ------------------------------------------------------------------ */
@@ -372,69 +327,12 @@ static void test_malloc_alignment(void **state)
     expect_no_error();
 }
 
-/* Objects handed out by each size class so far. */
-static void class_allocations(uint64_t *out)
-{
-    for (size_t i = 0; i < slab_size_class_count(); i++)
-        out[i] = test_stats(slab_kmalloc_cache(slab_size_class(i))).allocations;
-}
-
-/* Why p, just returned by slab_aligned_alloc(align, size), is wrong, or
- * NULL if it is right.  `before` holds class_allocations() from just
- * before the call: a block that is a class object must be one that class
- * has just handed out, not one that was free (or someone else's). */
-static const char *aligned_problem(void *p, size_t align, size_t size, const uint64_t *before,
-                                   size_t *usable)
-{
-    static char why[320];
-    if (!p)
-        return "NULL";
-    if ((uintptr_t)p % (align < 8 ? 8 : align))
-        return "misaligned";
-    test_errors_reset();
-    size_t u = slab_usable_size(p);
-    *usable = u;
-    if (test_err.count) {
-        snprintf(why, sizeof why, "slab_usable_size reports: %.250s", test_err.message);
-        test_errors_reset();
-        return why;
-    }
-    if (u < size || u == 0) {
-        snprintf(why, sizeof why, "usable size %zu", u);
-        return why;
-    }
-    slab_cache_t *c = slab_owner(p);
-    if (c) {
-        const char *name = slab_cache_name(c);
-        if (strncmp(name, "kmalloc-", 8) != 0) {
-            snprintf(why, sizeof why, "is an object of cache \"%s\" (usable %zu)", name, u);
-            return why;
-        }
-        size_t i = 0;
-        while (slab_size_class(i) != slab_cache_object_size(c))
-            i++;
-        uint64_t now = test_stats(c).allocations;
-        if (now != before[i] + 1) {
-            snprintf(why, sizeof why, "is an object of %s, which handed out %llu objects "
-                     "in the call, not 1", name, (unsigned long long)(now - before[i]));
-            return why;
-        }
-    }
-    size_t m = mapped_bytes_in((uintptr_t)p, (uintptr_t)p + u);
-    if (m != (size_t)-1 && m != u) {
-        snprintf(why, sizeof why, "only %zu of its %zu usable bytes are mapped", m, u);
-        return why;
-    }
-    return NULL;
-}
-
 static void test_aligned_alloc(void **state)
 {
     (void)state;
     static const size_t sizes[] = {0, 1, 100, 4096, 40000, 3 * MiB};
     enum { NS = sizeof sizes / sizeof sizes[0] };
-    unsigned bad = 0;
-    char first[512] = "";
+    struct aligned_failures bad = {0};
     for (unsigned shift = 0; shift <= 24; shift++) {
         size_t align = (size_t)1 << shift;
         for (size_t k = 0; k < NS; k++) {
@@ -443,13 +341,9 @@ static void test_aligned_alloc(void **state)
             class_allocations(before);
             errno = 0;
             void *p = slab_aligned_alloc(align, size);
-            const char *why = aligned_problem(p, align, size, before, &u);
+            const char *why = aligned_problem(p, align, size, before, &slab_heap, &u);
             if (why) {
-                /* not written to and not freed: it may not be ours */
-                print_message("slab_aligned_alloc(%zu, %zu) = %p: %s\n", align, size, p, why);
-                if (!bad++)
-                    snprintf(first, sizeof first, "slab_aligned_alloc(%zu, %zu) = %p: %s",
-                             align, size, p, why);
+                note_aligned_failure(&bad, "slab_aligned_alloc", align, size, p, why);
                 continue;
             }
             memset(p, 0xa5, u);
@@ -457,8 +351,7 @@ static void test_aligned_alloc(void **state)
             slab_free(p);
         }
     }
-    if (bad)
-        fail_msg("%u bad aligned allocations; first: %s", bad, first);
+    assert_no_aligned_failures(&bad);
     expect_no_error();
     assert_verify_clean();
 }
@@ -779,44 +672,30 @@ static void test_realloc_run_in_place(void **state)
 static void test_realloc_failure(void **state)
 {
     (void)state;
-    shrink_classes();
-    slab_reap();
-    size_t used0 = test_used_pages();
+    size_t used0 = quiet_used_pages();
     unsigned char *p = slab_malloc(40000);
     assert_non_null(p);
     fill(p, 65536, 9);
-    struct held h;
-    take_all_free_pages(&h);
+    struct starved st;
+    starve(&st);
 
-    atomic_store(&fsrc.failing, 1);
-    size_t refused0 = atomic_load(&fsrc.refused);
     static const size_t sizes[] = {65536 + 1, 1 * MiB + 4096, SLAB_HUGE_THRESHOLD, 3 * MiB};
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
         errno = 0;
-        void *q = slab_realloc(p, sizes[i]);
-        if (q) {
-            atomic_store(&fsrc.failing, 0);
-            fail_msg("slab_realloc(run, %zu) succeeded (%p) with no free page and the "
-                     "page source refusing", sizes[i], q);
-        }
-        assert_int_equal(errno, ENOMEM);
+        assert_starved_failure(slab_realloc(p, sizes[i]), "slab_realloc of a run", sizes[i]);
         assert_int_equal(slab_usable_size(p), 65536);
         assert_filled(p, 65536, 9);
         assert_verify_clean();
     }
-    assert_true(atomic_load(&fsrc.refused) > refused0);
-    atomic_store(&fsrc.failing, 0);
-    give_back_pages(&h);
+    stop_starving(&st);
+    test_give_back_pages(&st.held);
 
     /* with memory back, the same block grows */
     unsigned char *q = slab_realloc(p, 1 * MiB + 4096);
     assert_non_null(q);
     assert_filled(q, 40960, 9);
     slab_free(q);
-    shrink_classes();
-    assert_int_equal(test_used_pages(), used0);
-    expect_no_error();
-    assert_verify_clean();
+    assert_back_to_quiet(used0);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1231,29 +1110,18 @@ static void test_krealloc_gfp_zero_kernel_rule(void **state)
 static void test_out_of_memory(void **state)
 {
     (void)state;
-    shrink_classes();
-    slab_reap();
-    size_t used0 = test_used_pages();
-    struct held h;
-    take_all_free_pages(&h);
+    size_t used0 = quiet_used_pages();
+    struct starved st;
+    starve(&st);
 
-    atomic_store(&fsrc.failing, 1);
-    size_t refused0 = atomic_load(&fsrc.refused);
     /* a class with no slab left needs a new one; a run; a huge mapping */
     static const size_t sizes[] = {30000, 1000, 100, 100000, SLAB_HUGE_THRESHOLD,
                                    3 * MiB};
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
         errno = 0;
-        void *p = slab_malloc(sizes[i]);
-        if (p) {
-            atomic_store(&fsrc.failing, 0);
-            fail_msg("slab_malloc(%zu) = %p with no free page and the source refusing",
-                     sizes[i], p);
-        }
-        assert_int_equal(errno, ENOMEM);
+        assert_starved_failure(slab_malloc(sizes[i]), "slab_malloc", sizes[i]);
         errno = 0;
-        assert_null(slab_calloc(1, sizes[i]));
-        assert_int_equal(errno, ENOMEM);
+        assert_starved_failure(slab_calloc(1, sizes[i]), "slab_calloc", sizes[i]);
         assert_verify_clean();
     }
     errno = 0;
@@ -1267,12 +1135,11 @@ static void test_out_of_memory(void **state)
     assert_int_equal(errno, ENOMEM);
     assert_null(kmalloc(2000, GFP_KERNEL));
     assert_null(kzalloc(50000, GFP_KERNEL));
-    assert_true(atomic_load(&fsrc.refused) > refused0);
-    atomic_store(&fsrc.failing, 0);
+    stop_starving(&st);
     assert_verify_clean();
 
     /* memory is back: everything works */
-    give_back_pages(&h);
+    test_give_back_pages(&st.held);
     void *ok[sizeof sizes / sizeof sizes[0]];
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
         ok[i] = slab_malloc(sizes[i]);
@@ -1282,180 +1149,34 @@ static void test_out_of_memory(void **state)
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
         slab_free(ok[i]);
     /* and nothing leaked */
-    shrink_classes();
-    assert_int_equal(test_used_pages(), used0);
-    expect_no_error();
-    assert_verify_clean();
+    assert_back_to_quiet(used0);
 }
 
 /* ------------------------------------------------------------------ */
 /* Threads                                                              */
 
-#define NWORKERS 4
-#define SLOTS 64
-
-static size_t random_size(uint64_t *rng)
-{
-    uint64_t r = test_rand(rng);
-    unsigned pick = (unsigned)(r % 1000);
-    r >>= 10;
-    if (pick < 600)
-        return 1 + (size_t)(r % 256);
-    if (pick < 850)
-        return 257 + (size_t)(r % (4096 - 256));
-    if (pick < 980)
-        return 4097 + (size_t)(r % (SLAB_KMALLOC_MAX_SIZE - 4096));
-    if (pick < 999)
-        return SLAB_KMALLOC_MAX_SIZE + 1 + (size_t)(r % (256 * KiB));
-    return SLAB_HUGE_THRESHOLD + 1 + (size_t)(r % MiB);
-}
-
-/* Blocks of 16 bytes and more carry test_put_pattern() over their first
- * PATTERN_MAX bytes (the checks stay cheap under the sanitizers and
- * valgrind) and their own address in their last 8 bytes; smaller ones a
- * byte derived from their address. */
-#define PATTERN_MAX 512
-
-static void put_block(void *p, size_t n)
-{
-    if (n >= 16) {
-        test_put_pattern(p, n < PATTERN_MAX ? n : PATTERN_MAX, 0);
-        if (n >= PATTERN_MAX + 8) {
-            uint64_t a = (uint64_t)(uintptr_t)p;
-            memcpy((char *)p + n - 8, &a, 8);
-        }
-    } else {
-        memset(p, (int)(((uintptr_t)p >> 3) & 0xff), n);
-    }
-}
-
-static int check_block(const void *p, size_t n, int who)
-{
-    if (n >= 16) {
-        if (!test_check_pattern(p, n < PATTERN_MAX ? n : PATTERN_MAX, 0, who))
-            return 0;
-        uint64_t a;
-        if (n >= PATTERN_MAX + 8) {
-            memcpy(&a, (const char *)p + n - 8, 8);
-            if (a != (uint64_t)(uintptr_t)p) {
-                thread_fail("block %p (%zu bytes) of thread %d: its end overwritten", p, n,
-                            who);
-                return 0;
-            }
-        }
-        return 1;
-    }
-    const unsigned char *c = p;
-    for (size_t i = 0; i < n; i++)
-        if (c[i] != (unsigned char)(((uintptr_t)p >> 3) & 0xff)) {
-            thread_fail("small block %p (%zu bytes) of thread %d overwritten", p, n, who);
-            return 0;
-        }
-    return 1;
-}
-
-/* After p (n bytes, pattern) moved to q: the address field still names
- * p, the rest is intact up to m bytes. */
-static int check_moved(const void *q, const void *p, size_t n, size_t m, int who)
-{
-    if (n < 16 || m < 16)
-        return 1;
-    const unsigned char *c = q;
-    uint64_t addr, tag;
-    memcpy(&addr, c, 8);
-    memcpy(&tag, c + 8, 8);
-    if (addr != (uint64_t)(uintptr_t)p) {
-        thread_fail("thread %d: realloc %p -> %p lost the content", who, p, q);
-        return 0;
-    }
-    size_t end = n < m ? n : m;
-    if (end > PATTERN_MAX)
-        end = PATTERN_MAX;
-    for (size_t i = 16; i < end; i++)
-        if (c[i] != (unsigned char)(tag & 0xff)) {
-            thread_fail("thread %d: realloc %p -> %p: byte %zu changed", who, p, q, i);
-            return 0;
-        }
-    return 1;
-}
-
-struct worker {
-    pthread_t tid;
-    int id;
-    size_t iters;
+/* pick (of 1000): 60 % up to 256 bytes, 25 % up to a page, 13 % up to
+ * the largest class, 1.9 % runs, 0.1 % huge mappings */
+static const struct size_band kmalloc_sizes[] = {
+    {600, 1, 256},
+    {850, 257, 4096 - 256},
+    {980, 4097, SLAB_KMALLOC_MAX_SIZE - 4096},
+    {999, SLAB_KMALLOC_MAX_SIZE + 1, 256 * KiB},
+    {1000, SLAB_HUGE_THRESHOLD + 1, MiB},
 };
-
-static void *random_worker(void *arg)
-{
-    struct worker *w = arg;
-    uint64_t rng = 0x9E3779B97F4A7C15ULL * (uint64_t)(w->id + 1);
-    void *ptr[SLOTS] = {0};
-    size_t size[SLOTS] = {0};
-    for (size_t it = 0; it < w->iters; it++) {
-        uint64_t r = test_rand(&rng);
-        unsigned s = (unsigned)(r % SLOTS);
-        unsigned op = (unsigned)((r >> 8) % 8);
-        if (!ptr[s]) {
-            size_t n = random_size(&rng);
-            void *p = (op == 0) ? slab_calloc(1, n) : slab_malloc(n);
-            if (!p) {
-                thread_fail("thread %d: allocation of %zu bytes failed", w->id, n);
-                break;
-            }
-            if ((uintptr_t)p % (n <= 8 ? 8 : 16) || slab_usable_size(p) < n) {
-                thread_fail("thread %d: %zu bytes at %p (usable %zu)", w->id, n, p,
-                            slab_usable_size(p));
-                break;
-            }
-            if (op == 0 && (((unsigned char *)p)[0] != 0 || ((unsigned char *)p)[n - 1] != 0)) {
-                thread_fail("thread %d: slab_calloc(%zu) not zeroed", w->id, n);
-                break;
-            }
-            put_block(p, n);
-            ptr[s] = p;
-            size[s] = n;
-        } else if (op == 1) {
-            if (!check_block(ptr[s], size[s], w->id))
-                break;
-            size_t n = random_size(&rng);
-            void *q = slab_realloc(ptr[s], n);
-            if (!q) {
-                thread_fail("thread %d: realloc to %zu bytes failed", w->id, n);
-                break;
-            }
-            if (!check_moved(q, ptr[s], size[s], n, w->id))
-                break;
-            put_block(q, n);
-            ptr[s] = q;
-            size[s] = n;
-        } else {
-            if (!check_block(ptr[s], size[s], w->id))
-                break;
-            slab_free(ptr[s]);
-            ptr[s] = NULL;
-        }
-    }
-    for (unsigned s = 0; s < SLOTS; s++)
-        if (ptr[s]) {
-            check_block(ptr[s], size[s], w->id);
-            slab_free(ptr[s]);
-        }
-    return NULL;
-}
 
 static void test_threads_random(void **state)
 {
     (void)state;
-    struct worker wk[NWORKERS];
-    size_t iters = test_scaled(20000);
-    for (int i = 0; i < NWORKERS; i++) {
-        wk[i].id = i;
-        wk[i].iters = iters;
-        assert_int_equal(pthread_create(&wk[i].tid, NULL, random_worker, &wk[i]), 0);
-    }
-    for (int i = 0; i < NWORKERS; i++)
-        assert_int_equal(pthread_join(wk[i].tid, NULL), 0);
-    assert_no_thread_failures();
+    static const struct stress st = {
+        .heap = &slab_heap,
+        .sizes = kmalloc_sizes,
+        .slots = 64,
+        .ops = 8,
+        .seed = 0x9E3779B97F4A7C15ULL,
+        .seed_offset = 1,
+    };
+    run_stress(&st, test_scaled(20000));
     expect_no_error();
     assert_verify_clean();
 }
@@ -1502,7 +1223,7 @@ static void *producer(void *arg)
     struct worker *w = arg;
     uint64_t rng = 0xC0FFEE;
     for (size_t i = 0; i < w->iters; i++) {
-        size_t n = random_size(&rng);
+        size_t n = random_size(&rng, kmalloc_sizes);
         if (n > SLAB_HUGE_THRESHOLD)
             n = 100; /* the pair tests objects and runs */
         void *p = slab_malloc(n);
@@ -1549,10 +1270,7 @@ static void test_threads_cross_free(void **state)
 int main(void)
 {
     /* No automatic reap: the tests count pages exactly. */
-    slab_options_t o;
-    slab_get_options(&o);
-    o.reap_interval_ms = 0;
-    slab_set_options(&o);
+    test_no_automatic_reap();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_size_classes, test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_kmalloc_caches, test_setup, test_teardown),

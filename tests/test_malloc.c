@@ -31,7 +31,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "slab_test.h"
+#include "kmalloc_test.h"
 
 #if defined(__has_include)
 #if __has_include(<valgrind/valgrind.h>)
@@ -41,8 +41,6 @@
 #endif
 
 #define SKIP_CODE 77
-#define KiB ((size_t)1 << 10)
-#define MiB ((size_t)1 << 20)
 
 /* C23's; declared here for C libraries whose headers predate them. */
 void free_sized(void *ptr, size_t size);
@@ -56,29 +54,20 @@ static size_t v(size_t n)
     return n + opaque_zero;
 }
 
-/* A run is a whole buddy block: a power of two of pages. */
-static size_t run_round(size_t n)
+static size_t libc_usable_size(const void *p)
 {
-    size_t bytes = SLAB_PAGE_SIZE;
-    while (bytes < n)
-        bytes <<= 1;
-    return bytes;
+    return malloc_usable_size((void *)p);
 }
 
-static void fill(void *p, size_t n, unsigned seed)
-{
-    unsigned char *c = p;
-    for (size_t i = 0; i < n; i++)
-        c[i] = (unsigned char)((i * 131u) ^ (i >> 9) ^ seed);
-}
-
-#define assert_filled(p_, n_, seed_)                                             \
-    do {                                                                         \
-        const unsigned char *c_ = (const unsigned char *)(p_);                   \
-        for (size_t i_ = 0; i_ < (size_t)(n_); i_++)                             \
-            if (c_[i_] != (unsigned char)((i_ * 131u) ^ (i_ >> 9) ^ (seed_)))    \
-                fail_msg("%p: byte %zu changed", (void *)c_, i_);                \
-    } while (0)
+/* The C library's names, for the helpers of kmalloc_test.h. */
+static const struct heap libc_heap = {
+    .malloc_fn = malloc,
+    .calloc_fn = calloc,
+    .realloc_fn = realloc,
+    .free_fn = free,
+    .usable_fn = libc_usable_size,
+    .usable_name = "malloc_usable_size",
+};
 
 /* ------------------------------------------------------------------ */
 /* Whose malloc is this?                                                */
@@ -272,64 +261,12 @@ static void test_posix_memalign_invalid(void **state)
     expect_no_error();
 }
 
-/* Objects handed out by each size class so far. */
-static void class_allocations(uint64_t *out)
-{
-    for (size_t i = 0; i < slab_size_class_count(); i++)
-        out[i] = test_stats(slab_kmalloc_cache(slab_size_class(i))).allocations;
-}
-
-/* Why p, just returned for (align, size), is not a block of its own, or
- * NULL if it is one.  A class object must be one its class has just
- * handed out (`before`: class_allocations() before the call). */
-static const char *aligned_problem(void *p, size_t align, size_t size, const uint64_t *before,
-                                   size_t *usable)
-{
-    static char why[320];
-    if (!p)
-        return "NULL";
-    if ((uintptr_t)p % align)
-        return "misaligned";
-    test_errors_reset();
-    size_t u = slab_usable_size(p);
-    *usable = u;
-    if (test_err.count) {
-        snprintf(why, sizeof why, "slab_usable_size reports: %.250s", test_err.message);
-        test_errors_reset();
-        return why;
-    }
-    if (u < size || u == 0 || malloc_usable_size(p) != u) {
-        snprintf(why, sizeof why, "usable size %zu (malloc_usable_size %zu)", u,
-                 malloc_usable_size(p));
-        return why;
-    }
-    slab_cache_t *c = slab_owner(p);
-    if (c) {
-        const char *name = slab_cache_name(c);
-        if (strncmp(name, "kmalloc-", 8) != 0) {
-            snprintf(why, sizeof why, "is an object of cache \"%s\"", name);
-            return why;
-        }
-        size_t i = 0;
-        while (slab_size_class(i) != slab_cache_object_size(c))
-            i++;
-        uint64_t now = test_stats(c).allocations;
-        if (now != before[i] + 1) {
-            snprintf(why, sizeof why, "is an object of %s, which handed out %llu objects "
-                     "in the call, not 1", name, (unsigned long long)(now - before[i]));
-            return why;
-        }
-    }
-    return NULL;
-}
-
 static void test_alignments(void **state)
 {
     (void)state;
     static const size_t sizes[] = {0, 1, 100, 5000, 100000, 3 * MiB};
     enum { NS = sizeof sizes / sizeof sizes[0] };
-    unsigned bad = 0;
-    char first[512] = "";
+    struct aligned_failures bad = {0};
     /* every power of two from sizeof(void *) to 16 MiB, each through
      * posix_memalign, aligned_alloc and memalign */
     for (size_t align = sizeof(void *); align <= 16 * MiB; align *= 2) {
@@ -350,13 +287,9 @@ static void test_alignments(void **state)
                 }
                 static const char *const names[] = {"posix_memalign", "aligned_alloc",
                                                     "memalign"};
-                const char *why = aligned_problem(p, align, size, before, &u);
+                const char *why = aligned_problem(p, align, size, before, &libc_heap, &u);
                 if (why) {
-                    /* not written to and not freed: it may not be ours */
-                    print_message("%s(%zu, %zu) = %p: %s\n", names[how], align, size, p, why);
-                    if (!bad++)
-                        snprintf(first, sizeof first, "%s(%zu, %zu) = %p: %s", names[how],
-                                 align, size, p, why);
+                    note_aligned_failure(&bad, names[how], align, size, p, why);
                     continue;
                 }
                 /* all of a small block; the ends and 256 KiB of a big one */
@@ -369,8 +302,7 @@ static void test_alignments(void **state)
             }
         }
     }
-    if (bad)
-        fail_msg("%u bad aligned allocations; first: %s", bad, first);
+    assert_no_aligned_failures(&bad);
     expect_no_error();
     assert_int_equal(slab_verify(), 0);
 }
@@ -763,129 +695,28 @@ static void test_blocks_outlive_thread(void **state)
 /* ------------------------------------------------------------------ */
 /* Threads: malloc, realloc, free with content checks                   */
 
-#define NWORKERS 4
-#define SLOTS 48
-/* The pattern covers the first PATTERN_MAX bytes of a block (cheap to
- * check under the sanitizers and valgrind); the last 8 hold its address. */
-#define PATTERN_MAX 512
-
-static void put_block(void *p, size_t n)
-{
-    test_put_pattern(p, n < PATTERN_MAX ? n : PATTERN_MAX, 0);
-    uint64_t a = (uint64_t)(uintptr_t)p;
-    if (n >= PATTERN_MAX + 8)
-        memcpy((char *)p + n - 8, &a, 8);
-}
-
-static int check_block(const void *p, size_t n, int who)
-{
-    if (!test_check_pattern(p, n < PATTERN_MAX ? n : PATTERN_MAX, 0, who))
-        return 0;
-    uint64_t a;
-    if (n >= PATTERN_MAX + 8) {
-        memcpy(&a, (const char *)p + n - 8, 8);
-        if (a != (uint64_t)(uintptr_t)p) {
-            thread_fail("block %p (%zu bytes) of thread %d: its end overwritten", p, n, who);
-            return 0;
-        }
-    }
-    return 1;
-}
-
-static size_t random_size(uint64_t *rng)
-{
-    uint64_t r = test_rand(rng);
-    unsigned pick = (unsigned)(r % 1000);
-    r >>= 10;
-    if (pick < 650)
-        return 16 + (size_t)(r % 300);
-    if (pick < 900)
-        return 316 + (size_t)(r % 4000);
-    if (pick < 985)
-        return 4316 + (size_t)(r % 30000);
-    if (pick < 999)
-        return 34316 + (size_t)(r % (300 * KiB));
-    return 2 * MiB + (size_t)(r % MiB);
-}
-
-struct worker {
-    pthread_t tid;
-    int id;
-    size_t iters;
+/* pick (of 1000): 65 % of 16 to 315 bytes, 25 % up to 4315, 8.5 % up
+ * to 34315, 1.4 % up to 34315 + 300 KiB, 0.1 % of 2 to 3 MiB */
+static const struct size_band malloc_sizes[] = {
+    {650, 16, 300},
+    {900, 316, 4000},
+    {985, 4316, 30000},
+    {999, 34316, 300 * KiB},
+    {1000, 2 * MiB, MiB},
 };
-
-static void *stress_worker(void *arg)
-{
-    struct worker *w = arg;
-    uint64_t rng = 0xA5A5A5A5ULL * (uint64_t)(w->id + 3);
-    void *ptr[SLOTS] = {0};
-    size_t size[SLOTS] = {0};
-    for (size_t it = 0; it < w->iters; it++) {
-        uint64_t r = test_rand(&rng);
-        unsigned s = (unsigned)(r % SLOTS);
-        unsigned op = (unsigned)((r >> 8) % 4);
-        if (!ptr[s]) {
-            size_t n = random_size(&rng);
-            void *p = (op == 0) ? calloc(1, n) : malloc(n);
-            if (!p || malloc_usable_size(p) < n || (uintptr_t)p % 16) {
-                thread_fail("thread %d: %zu bytes at %p", w->id, n, p);
-                break;
-            }
-            put_block(p, n);
-            ptr[s] = p;
-            size[s] = n;
-        } else if (op == 1) {
-            if (!check_block(ptr[s], size[s], w->id))
-                break;
-            size_t n = random_size(&rng);
-            unsigned char *q = realloc(ptr[s], n);
-            if (!q) {
-                thread_fail("thread %d: realloc to %zu failed", w->id, n);
-                break;
-            }
-            /* the address field names the old block; the fill survives */
-            uint64_t addr, tag;
-            memcpy(&addr, q, 8);
-            memcpy(&tag, q + 8, 8);
-            size_t keep = n < size[s] ? n : size[s];
-            if (keep > PATTERN_MAX)
-                keep = PATTERN_MAX;
-            int ok = addr == (uint64_t)(uintptr_t)ptr[s];
-            for (size_t i = 16; ok && i < keep; i++)
-                ok = q[i] == (unsigned char)(tag & 0xff);
-            if (!ok) {
-                thread_fail("thread %d: realloc %p (%zu) -> %p (%zu) lost content", w->id,
-                            ptr[s], size[s], (void *)q, n);
-                break;
-            }
-            put_block(q, n);
-            ptr[s] = q;
-            size[s] = n;
-        } else {
-            if (!check_block(ptr[s], size[s], w->id))
-                break;
-            free(ptr[s]);
-            ptr[s] = NULL;
-        }
-    }
-    for (unsigned s = 0; s < SLOTS; s++)
-        free(ptr[s]);
-    return NULL;
-}
 
 static void test_threads_stress(void **state)
 {
     (void)state;
-    struct worker wk[NWORKERS];
-    size_t iters = test_scaled(20000);
-    for (int i = 0; i < NWORKERS; i++) {
-        wk[i].id = i;
-        wk[i].iters = iters;
-        assert_int_equal(pthread_create(&wk[i].tid, NULL, stress_worker, &wk[i]), 0);
-    }
-    for (int i = 0; i < NWORKERS; i++)
-        assert_int_equal(pthread_join(wk[i].tid, NULL), 0);
-    assert_no_thread_failures();
+    static const struct stress st = {
+        .heap = &libc_heap,
+        .sizes = malloc_sizes,
+        .slots = 48,
+        .ops = 4,
+        .seed = 0xA5A5A5A5ULL,
+        .seed_offset = 3,
+    };
+    run_stress(&st, test_scaled(20000));
     expect_no_error();
     assert_int_equal(slab_verify(), 0);
 }
@@ -914,10 +745,7 @@ int main(void)
         return SKIP_CODE;
     }
     /* No automatic reap: some tests count pages exactly. */
-    slab_options_t o;
-    slab_get_options(&o);
-    o.reap_interval_ms = 0;
-    slab_set_options(&o);
+    test_no_automatic_reap();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_malloc_is_libslab, test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_malloc_zero, test_setup, test_teardown),

@@ -338,23 +338,10 @@ static void test_direct_failures(void **state)
     slab_cache_t *c = slab_cache_create("oom-direct", 512, 0, 0, NULL, NULL, NULL);
     assert_non_null(c);
 
-    /* take every free page: each further allocation needs a new map */
-    enum { MAX_HELD = 64 };
-    void *held[MAX_HELD];
-    unsigned held_order[MAX_HELD];
-    size_t nheld = 0;
-    for (;;) {
-        slab_buddy_info_t bi = test_buddy();
-        if (bi.free_pages == 0)
-            break;
-        unsigned o = SLAB_MAX_ORDER;
-        while (bi.nr_free[o] == 0)
-            o--;
-        assert_true(nheld < MAX_HELD);
-        held[nheld] = slab_pages_alloc(o);
-        assert_non_null(held[nheld]);
-        held_order[nheld++] = o;
-    }
+    /* take every free page (in at most 64 blocks): each further
+     * allocation needs a new map */
+    test_held_pages_t held;
+    test_take_all_free_pages(&held, 64);
     size_t maps0 = s->maps;
     slab_buddy_info_t before = test_buddy();
     assert_int_equal(before.free_pages, 0);
@@ -398,10 +385,7 @@ static void test_direct_failures(void **state)
     slab_pages_free(pg, 0);
     slab_cache_free(c, obj);
     assert_int_equal(slab_cache_destroy(c), 0);
-    while (nheld > 0) {
-        nheld--;
-        slab_pages_free(held[nheld], held_order[nheld]);
-    }
+    test_give_back_pages(&held);
     test_check_buddy_all_free();
     assert_source_clean(s);
     expect_no_error();
