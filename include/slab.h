@@ -23,6 +23,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -151,9 +152,47 @@ typedef struct slab_cache_stats {
     size_t magazine_objs;  /* free objects cached in magazines */
     uint64_t depot_overflows; /* full magazines emptied into the slabs
                                  because the depot held its limit */
+    size_t depot_objs;     /* free objects in the depot's full magazines
+                              (Linux: sharedavail) */
+    size_t depot_limit;    /* objects the depot's full magazines may hold;
+                              0: no limit or no magazines */
+    int internal;          /* 1 for libslab's own caches (cache descriptors,
+                              magazines, huge-mapping descriptors): their
+                              objects are not the program's */
 } slab_cache_stats_t;
 
+/* The figures of one cache, at one moment: 0, or -1 with errno EINVAL
+ * (and a report) for a NULL `out` or a pointer that is not a cache.
+ * `name` points into the cache and is valid while the cache exists.
+ * active_objs is what the program holds (allocations - frees), exact
+ * when no other thread allocates or frees meanwhile; the slab layer also
+ * counts the objects cached in magazines (magazine_objs) as out. */
 SLAB_API int slab_cache_stats(const slab_cache_t *cache, slab_cache_stats_t *out);
+
+/*
+ * Call fn(cache, arg) for every cache, libslab's own included (see
+ * slab_cache_stats_t.internal), newest first, until fn returns non-zero.
+ * Returns what fn returned last (0 when every cache was visited), or -1
+ * with errno EINVAL (and a report) for a NULL fn.
+ *
+ * fn runs with the cache-list lock held and no other libslab lock: no
+ * cache can appear or disappear during the walk, so every pointer passed
+ * is a live cache.  Other threads keep allocating and freeing; those that
+ * create or destroy a cache wait until the walk ends.  fn may call
+ * slab_cache_stats(), slab_buddy_info(), slab_memory_info(), allocate and
+ * free (slab_cache_alloc(), slab_malloc(), ...), slab_reap() and
+ * slab_verify(), and may start a nested walk.  It must not create or
+ * destroy a cache: slab_cache_create() and slab_cache_destroy() called
+ * from fn fail with errno EDEADLK and a report, and so the first
+ * slab_malloc() of a size class never used before returns NULL (ENOMEM)
+ * inside fn.  It must not fork().
+ *
+ * A callback rather than a filled array: the caller needs no size guess
+ * and no memory, and what fn reads is consistent with the list.  The
+ * printers below take the same figures into a snapshot first and write
+ * with no lock held, so that a slow or failing FILE stalls no allocation.
+ */
+SLAB_API int slab_cache_foreach(int (*fn)(const slab_cache_t *cache, void *arg), void *arg);
 
 /* ------------------------------------------------------------------ */
 /* General-purpose allocation (kmalloc)                                 */
@@ -220,6 +259,17 @@ typedef struct slab_options {
      * no limit, Bonwick's depot, trimmed only by reaping).  A full
      * magazine beyond it is emptied into the slab layer at once. */
     size_t depot_bytes;
+    /* Not an option here but read with these, from the environment only:
+     * SLAB_STATS=1 writes slab_info_print() and slab_buddyinfo_print()
+     * output to stderr when the process exits (exit() or a return from
+     * main(), not _exit() or a signal), SLAB_STATS=json the
+     * slab_stats_json() output instead; 0 or unset: nothing.  The exit
+     * handler is registered at the library's first use, which also
+     * keeps a close-on-exec copy of stderr for a program that closes
+     * stderr before its exit handlers end (coreutils do).  The report is
+     * written with write(2), never calls malloc, and waits at most a
+     * second for the cache-list lock (held by slab_cache_foreach()
+     * callbacks) before it gives up with a one-line note. */
 } slab_options_t;
 
 /* The options in force.  The environment is read once, at first use. */
@@ -252,6 +302,89 @@ typedef struct slab_buddy_info {
 } slab_buddy_info_t;
 
 SLAB_API void slab_buddy_info(slab_buddy_info_t *out);
+
+/* ------------------------------------------------------------------ */
+/* Memory and statistics of the whole process                           */
+
+/*
+ * Where libslab's memory is, at one moment (figures taken one after the
+ * other, each under its own lock: exact when the program is quiet).
+ * Every figure is libslab's own count; none comes from the kernel.
+ */
+typedef struct slab_memory_info {
+    /* held from the page source: arena_bytes + metadata_bytes + huge_bytes */
+    size_t mapped_bytes;
+    size_t arena_bytes;      /* arenas * SLAB_ARENA_SIZE */
+    size_t metadata_bytes;   /* page-descriptor mappings and the address map */
+    size_t huge_bytes;       /* mappings of allocations above SLAB_HUGE_THRESHOLD */
+    size_t huge_mappings;
+    /* An upper bound on what of mapped_bytes is resident: all of it but
+     * the free pages decommitted or never used (clean), and the part of
+     * each descriptor mapping no descriptor occupies.  Pages handed out
+     * but never written (the tail of a page run, a huge mapping) count
+     * though the kernel may not back them yet.  The process as a whole
+     * is in /proc/self/statm. */
+    size_t resident_bytes;
+    size_t free_bytes;       /* in free buddy blocks */
+    size_t free_dirty_bytes; /* of those, not decommitted (still resident) */
+    /* handed to the program: object_bytes + run_bytes + pages_bytes + huge_bytes */
+    size_t in_use_bytes;
+    size_t object_bytes;     /* active_objs * object_size over the caches
+                                that are not internal */
+    size_t run_bytes;        /* slab_malloc's page runs (their usable size) */
+    size_t pages_bytes;      /* blocks from slab_pages_alloc() */
+    size_t slab_bytes;       /* pages held by the slabs of all caches */
+    size_t nr_free[SLAB_MAX_ORDER + 1]; /* free blocks per order */
+} slab_memory_info_t;
+
+/* Fill *out: 0, or -1 with errno EINVAL (and a report) for NULL. */
+SLAB_API int slab_memory_info(slab_memory_info_t *out);
+
+/*
+ * Linux's /proc/slabinfo, version 2.1, for every cache (newest first),
+ * so that tools written for it parse it: the line
+ * "slabinfo - version: 2.1", the "# name ..." column line, then per
+ * cache, in Linux's format,
+ *
+ *   name active_objs num_objs objsize objperslab pagesperslab
+ *     : tunables limit batchcount sharedfactor
+ *     : slabdata active_slabs num_slabs sharedavail
+ *
+ * from slab_cache_stats_t: active_objs, total_objs, stride (the bytes an
+ * object takes, as Linux prints its size with padding), objs_per_slab,
+ * pages_per_slab; magazine_size, batchcount, depot_limit / batchcount
+ * (the depot holds that many batches, as Linux's shared array does;
+ * 0 without magazines or limit); active_slabs, total_slabs, depot_objs.
+ * A name prints with blanks and control characters as '_' (an empty one
+ * as '-'), so that a line splits into fields at blanks.
+ *
+ * The figures are taken a few caches at a time into a buffer on the
+ * stack and written with no libslab lock held.  Returns 0, or -1 with
+ * errno from the stream (EIO if it set none); NULL f: -1, EINVAL and a
+ * report.  The stream is flushed.
+ */
+SLAB_API int slab_info_print(FILE *f);
+
+/* One line like /proc/buddyinfo: "Node 0, zone  libslab" and the free
+ * block count of each order 0..SLAB_MAX_ORDER, in Linux's columns
+ * ("Node %d, zone %8s " then "%6lu " per order).  Returns as
+ * slab_info_print(). */
+SLAB_API int slab_buddyinfo_print(FILE *f);
+
+/*
+ * The same figures as one JSON object, on one line and a newline:
+ *   {"version":1,
+ *    "caches":[{"name":..., every field of slab_cache_stats_t by its
+ *               name, "internal" as true/false}, ...],
+ *    "buddy":{"nr_free":[...], "arenas", "free_pages", "total_pages",
+ *             "mapped_bytes"},
+ *    "memory":{every field of slab_memory_info_t by its name}}
+ * Numbers are unsigned integers.  Names are escaped: '"', '\\' and
+ * control characters as JSON requires, and bytes above 0x7f as \u00XX
+ * (one escape per byte, so the text is ASCII and valid whatever the
+ * name held).  Returns as slab_info_print().
+ */
+SLAB_API int slab_stats_json(FILE *f);
 
 /* ------------------------------------------------------------------ */
 /* Page source                                                          */

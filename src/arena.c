@@ -24,6 +24,7 @@
 
 map_slot_t *slab__arena_map[(size_t)1 << MAP_L1_BITS];
 static slab_lock_t map_lock = SLAB_LOCK_INIT;
+static size_t nodes_mapped; /* second-level nodes: statistics only */
 
 void map_fork_prepare(void) { slab_lock(&map_lock); }
 void map_fork_parent(void) { slab_unlock(&map_lock); }
@@ -38,9 +39,16 @@ static map_slot_t *map_node(uintptr_t b, bool create)
      * so they must not belong to a source that may go away. */
     const slab_page_source_t *def = slab_default_page_source();
     l2 = def->map(def->ctx, L2_BYTES, PAGE_SIZE);
-    if (l2)
+    if (l2) {
         __atomic_store_n(&slab__arena_map[i1], l2, __ATOMIC_RELEASE);
+        __atomic_fetch_add(&nodes_mapped, 1, __ATOMIC_RELAXED);
+    }
     return l2;
+}
+
+size_t map_bytes(void)
+{
+    return __atomic_load_n(&nodes_mapped, __ATOMIC_RELAXED) * L2_BYTES;
 }
 
 bool map_set(void *base, size_t size, void *entry)

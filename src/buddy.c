@@ -18,7 +18,9 @@
  *   - a free block marked clean has been decommitted since it was last
  *     used (a free decommits blocks left dirty for PURGE_DELAY_MS;
  *     buddy_reap decommits every dirty block at once);
- *   - dirty_pages is the sum of the free blocks not marked clean.
+ *   - dirty_pages is the sum of the free blocks not marked clean;
+ *   - run_pages is the sum of the page counts of PG_RUN blocks, and
+ *     block_pages of the sizes of PG_PAGES blocks (for statistics).
  *
  * Runs (kmalloc's page-granular allocations) start as a whole buddy block,
  * as Linux's kmalloc_large does: the pages a program does not touch cost
@@ -66,6 +68,8 @@ static void arena_unlink(struct slab_arena *a)
 /* Pages in free blocks not marked clean: what a purge could give back. */
 static size_t dirty_pages;
 static uint32_t last_purge_ms;
+/* Pages handed out as kmalloc runs and as slab_pages_alloc() blocks. */
+static size_t run_pages, block_pages;
 
 static void free_block_push(struct slab_page *p, unsigned order, bool clean)
 {
@@ -146,6 +150,10 @@ struct slab_page *buddy_alloc(unsigned order, unsigned kind)
     }
     p->order = (uint8_t)order;
     page_set_kind(p, kind);
+    if (kind == PG_RUN)
+        run_pages += (size_t)1 << order; /* a run starts as the whole block */
+    else if (kind == PG_PAGES)
+        block_pages += (size_t)1 << order;
     slab_unlock(&buddy_lock);
     return p;
 }
@@ -254,6 +262,7 @@ void buddy_free_run(struct slab_page *head)
     struct slab_arena *a = page_arena(head);
     size_t idx = page_index(head);
     slab_lock(&buddy_lock);
+    run_pages -= head->run_pages;
     free_range_locked(a, idx, idx + head->run_pages);
     slab_unlock(&buddy_lock);
 }
@@ -264,6 +273,7 @@ void buddy_shrink_run(struct slab_page *head, size_t pages)
     slab_lock(&buddy_lock);
     if (pages && pages < head->run_pages) {
         size_t end = idx + head->run_pages;
+        run_pages -= head->run_pages - pages;
         head->run_pages = (uint32_t)pages;
         free_range_locked(page_arena(head), idx + pages, end);
     }
@@ -336,6 +346,7 @@ bool buddy_grow_run(struct slab_page *head, size_t pages)
     bool ok = range_free_locked(a, idx + head->run_pages, end);
     if (ok) {
         range_take_locked(a, idx + head->run_pages, end);
+        run_pages += pages - head->run_pages;
         head->run_pages = (uint32_t)pages;
     }
     slab_unlock(&buddy_lock);
@@ -400,8 +411,10 @@ void slab_pages_free(void *ptr, unsigned order)
     slab_lock(&buddy_lock);
     bool ok = ((uintptr_t)ptr & (PAGE_SIZE - 1)) == 0 && page_kind(p) == PG_PAGES;
     unsigned held = p->order;
-    if (ok && held == order)
+    if (ok && held == order) {
+        block_pages -= (size_t)1 << order;
         buddy_free_locked(p, order);
+    }
     slab_unlock(&buddy_lock);
     if (!ok)
         slab_reportf(SLAB_ERR_BAD_PAGES, __func__, NULL, NULL, ptr, 0,
@@ -413,12 +426,9 @@ void slab_pages_free(void *ptr, unsigned order)
                      ptr, held, order);
 }
 
-void slab_buddy_info(slab_buddy_info_t *out)
+static void buddy_info_locked(slab_buddy_info_t *out)
 {
-    if (!out)
-        return;
     memset(out, 0, sizeof *out);
-    slab_lock(&buddy_lock);
     for (unsigned o = 0; o <= MAX_ORDER; o++) {
         out->nr_free[o] = free_blocks(o);
         out->free_pages += free_blocks(o) << o;
@@ -426,6 +436,24 @@ void slab_buddy_info(slab_buddy_info_t *out)
     out->arenas = nr_arenas;
     out->total_pages = nr_arenas * ARENA_PAGES;
     out->mapped_bytes = nr_arenas * (ARENA_SIZE + ARENA_META_SIZE);
+}
+
+void slab_buddy_info(slab_buddy_info_t *out)
+{
+    if (!out)
+        return;
+    slab_lock(&buddy_lock);
+    buddy_info_locked(out);
+    slab_unlock(&buddy_lock);
+}
+
+void buddy_memory(struct buddy_memory *out)
+{
+    slab_lock(&buddy_lock);
+    buddy_info_locked(&out->info);
+    out->dirty_pages = dirty_pages;
+    out->run_pages = run_pages;
+    out->block_pages = block_pages;
     slab_unlock(&buddy_lock);
 }
 

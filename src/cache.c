@@ -33,6 +33,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define DEBUG_FLAGS (SLAB_CONSISTENCY_CHECKS | SLAB_RED_ZONE | SLAB_POISON | SLAB_STORE_USER)
 #define KNOWN_FLAGS (DEBUG_FLAGS | SLAB_HWCACHE_ALIGN | SLAB_PANIC)
@@ -52,9 +53,21 @@ static struct slab_cache cache_cache = {
     .name = "slab_cache",
     .size = sizeof(struct slab_cache),
     .align = SLAB_CACHE_LINE,
+    .flags = CACHE_INTERNAL,
     .keep_free = 0, /* with every cache destroyed, every page goes back */
 };
 static pthread_once_t boot_once = PTHREAD_ONCE_INIT;
+
+/* libslab's own caches in static storage (made at boot, never
+ * destroyed): they are caches too, though not objects of cache_cache. */
+#define MAX_INTERNAL 16
+static struct slab_cache *internal_caches[MAX_INTERNAL];
+static unsigned nr_internal;
+
+/* Walks this thread is inside: while non-zero it holds caches_lock. */
+static __thread unsigned walk_depth __attribute__((tls_model("initial-exec")));
+
+bool cache_walking(void) { return walk_depth != 0; }
 
 static void caches_link(struct slab_cache *c)
 {
@@ -80,18 +93,56 @@ static void boot(void)
     fork_boot();
 }
 
-void cache_boot(void)
+/* Boot once; then register the exit report, outside pthread_once: atexit()
+ * may allocate, and so come back here through malloc. */
+static void boot_all(void)
 {
     pthread_once(&boot_once, boot);
+    stats_boot();
+}
+
+void cache_boot(void)
+{
+    boot_all();
+}
+
+int cache_walk(int (*fn)(struct slab_cache *c, void *arg), void *arg,
+               const struct timespec *deadline)
+{
+    boot_all();
+    bool nested = walk_depth != 0; /* the lock is this thread's already */
+    if (!nested) {
+        if (!slab_lock_until(&caches_lock, deadline)) {
+            errno = ETIMEDOUT;
+            return -1;
+        }
+    }
+    walk_depth++;
+    int ret = 0;
+    for (struct slab_cache *c = caches; c && !ret; c = c->next)
+        ret = fn(c, arg);
+    walk_depth--;
+    if (!nested)
+        slab_unlock(&caches_lock);
+    return ret;
+}
+
+struct for_each_call {
+    void (*fn)(struct slab_cache *c, void *arg);
+    void *arg;
+};
+
+static int for_each_one(struct slab_cache *c, void *arg)
+{
+    struct for_each_call *call = arg;
+    call->fn(c, call->arg);
+    return 0;
 }
 
 void cache_for_each(void (*fn)(struct slab_cache *c, void *arg), void *arg)
 {
-    pthread_once(&boot_once, boot);
-    slab_lock(&caches_lock);
-    for (struct slab_cache *c = caches; c; c = c->next)
-        fn(c, arg);
-    slab_unlock(&caches_lock);
+    struct for_each_call call = {fn, arg};
+    cache_walk(for_each_one, &call, NULL);
 }
 
 /* ---- moving slabs between lists ---- */
@@ -284,7 +335,7 @@ size_t cache_free_batch(struct slab_cache *c, void *const *objs, size_t n)
 static slab_cache_t *create_fail(const char *name, slab_flags_t flags, int err,
                                  const char *why)
 {
-    if (err == EINVAL) /* misuse is reported; running out of memory is not */
+    if (err == EINVAL || err == EDEADLK) /* misuse is reported; running out of memory is not */
         slab_reportf(SLAB_ERR_INVALID_ARG, "slab_cache_create", NULL, NULL, NULL, 0,
                      "cache '%s': %s", name ? name : "(null)", why);
     if (flags & SLAB_PANIC)
@@ -319,6 +370,9 @@ void cache_create_internal(struct slab_cache *c, const char *name, size_t size, 
     slab_layout_compute(&layout, size, align);
     cache_init(c, name, size, align, 0, &layout, TC_NO_ID);
     c->keep_free = 0; /* with every cache destroyed, every page goes back */
+    c->flags = CACHE_INTERNAL;
+    if (nr_internal < MAX_INTERNAL) /* boot only: no lock needed */
+        internal_caches[nr_internal++] = c;
     caches_link(c);
 }
 
@@ -337,6 +391,9 @@ slab_cache_t *cache_create(const char *name, size_t size, size_t align, slab_fla
         return create_fail(name, flags, EINVAL, "alignment is above the page size");
     if (flags & ~KNOWN_FLAGS)
         return create_fail(name, flags, EINVAL, "unknown flags");
+    if (walk_depth)
+        return create_fail(name, flags, EDEADLK,
+                           "called from a slab_cache_foreach() callback; not created");
     if (align == 0)
         align = DEFAULT_ALIGN;
     if (flags & SLAB_HWCACHE_ALIGN) {
@@ -352,7 +409,7 @@ slab_cache_t *cache_create(const char *name, size_t size, size_t align, slab_fla
     if (!slab_layout_compute(&layout, size, align))
         return create_fail(name, flags, EINVAL, "no slab order keeps waste under 1/8");
 
-    pthread_once(&boot_once, boot);
+    boot_all();
     struct slab_cache *c;
     if (cache_alloc_batch(&cache_cache, (void **)&c, 1) != 1)
         return create_fail(name, flags, ENOMEM, "out of memory for the cache descriptor");
@@ -380,7 +437,10 @@ static bool cache_is_live(const slab_cache_t *c)
 {
     if (c == &cache_cache)
         return true;
-    pthread_once(&boot_once, boot);
+    boot_all();
+    for (unsigned i = 0; i < nr_internal; i++)
+        if (c == internal_caches[i])
+            return true;
     slab_lock(&cache_cache.lock);
     size_t idx;
     struct free_error e;
@@ -502,10 +562,16 @@ int slab_cache_destroy(slab_cache_t *c)
 {
     if (!check_cache(c, __func__))
         return -1;
-    if (c == &cache_cache || (c->flags & CACHE_KMALLOC)) {
+    if (c == &cache_cache || (c->flags & (CACHE_KMALLOC | CACHE_INTERNAL))) {
         slab_reportf(SLAB_ERR_INVALID_ARG, __func__, c, NULL, c, 0,
                      "libslab's own caches cannot be destroyed");
         errno = EINVAL;
+        return -1;
+    }
+    if (walk_depth) {
+        slab_reportf(SLAB_ERR_INVALID_ARG, __func__, c, NULL, c, 0,
+                     "called from a slab_cache_foreach() callback; not destroyed");
+        errno = EDEADLK;
         return -1;
     }
     /* Objects in magazines are free: bring them home first. */
@@ -552,13 +618,10 @@ slab_cache_t *slab_owner(const void *ptr)
     return page_kind(s) == PG_SLAB ? s->cache : NULL;
 }
 
-int slab_cache_stats(const slab_cache_t *cc, slab_cache_stats_t *out)
+/* The figures of a live cache.  Locks: tc_lock, then the depot's, then
+ * the cache's, one at a time; the caller may hold caches_lock. */
+static void cache_stats_fill(struct slab_cache *c, slab_cache_stats_t *out)
 {
-    if (!out || !check_cache(cc, __func__)) {
-        errno = EINVAL;
-        return -1;
-    }
-    struct slab_cache *c = (struct slab_cache *)cc;
     memset(out, 0, sizeof *out);
     struct mag_stats ms;
     tcache_stats(c, &ms);
@@ -572,9 +635,12 @@ int slab_cache_stats(const slab_cache_t *cc, slab_cache_stats_t *out)
     out->depot_full = d->nfull;
     out->depot_empty = d->nempty;
     out->depot_overflows = d->overflows;
+    for (const struct magazine *m = d->full; m; m = m->next)
+        out->depot_objs += m->size;
     if (c->id != TC_NO_ID) {
         out->magazine_size = magazine_rounds(d->size_index);
         out->batchcount = out->magazine_size / 2 + 1;
+        out->depot_limit = d->max_full_objs == SIZE_MAX ? 0 : d->max_full_objs;
     }
     slab_unlock(&d->lock);
     out->alloc_hit = alloc_hit;
@@ -612,8 +678,70 @@ int slab_cache_stats(const slab_cache_t *cc, slab_cache_stats_t *out)
     out->reaped = c->reaped;
     out->errors = c->errors;
     out->ctor_failures = c->ctor_failures;
+    out->internal = (c->flags & CACHE_INTERNAL) != 0;
     slab_unlock(&c->lock);
+}
+
+int slab_cache_stats(const slab_cache_t *cc, slab_cache_stats_t *out)
+{
+    if (!out || !check_cache(cc, __func__)) {
+        if (!out)
+            slab_reportf(SLAB_ERR_INVALID_ARG, __func__, cc, NULL, NULL, 0,
+                         "NULL statistics buffer");
+        errno = EINVAL;
+        return -1;
+    }
+    cache_stats_fill((struct slab_cache *)cc, out);
     return 0;
+}
+
+struct foreach_call {
+    int (*fn)(const slab_cache_t *c, void *arg);
+    void *arg;
+};
+
+static int foreach_one(struct slab_cache *c, void *arg)
+{
+    struct foreach_call *call = arg;
+    return call->fn(c, call->arg);
+}
+
+int slab_cache_foreach(int (*fn)(const slab_cache_t *c, void *arg), void *arg)
+{
+    if (!fn) {
+        slab_reportf(SLAB_ERR_INVALID_ARG, __func__, NULL, NULL, NULL, 0, "NULL callback");
+        errno = EINVAL;
+        return -1;
+    }
+    struct foreach_call call = {fn, arg};
+    return cache_walk(foreach_one, &call, NULL);
+}
+
+struct snapshot_walk {
+    struct cache_snapshot *out;
+    size_t skip, max, seen, n;
+};
+
+static int snapshot_one(struct slab_cache *c, void *arg)
+{
+    struct snapshot_walk *w = arg;
+    if (w->seen++ < w->skip || w->n >= w->max)
+        return 0;
+    struct cache_snapshot *e = &w->out[w->n++];
+    cache_stats_fill(c, &e->st);
+    memcpy(e->name, c->name, sizeof e->name);
+    e->name[sizeof e->name - 1] = '\0';
+    e->st.name = e->name;
+    return 0;
+}
+
+size_t cache_snapshot(struct cache_snapshot *out, size_t skip, size_t max,
+                      const struct timespec *deadline)
+{
+    struct snapshot_walk w = {out, skip, max, 0, 0};
+    if (cache_walk(snapshot_one, &w, deadline) < 0)
+        return (size_t)-1;
+    return w.seen;
 }
 
 /* ---- fork: every lock, in the library's nesting order ---- */

@@ -167,6 +167,8 @@ static inline void *map_entry(const void *addr)
 /* Point the entries of [base, base+size) at `entry` (NULL clears); base
  * is ARENA_SIZE-aligned.  False when a map node cannot be had. */
 bool map_set(void *base, size_t size, void *entry);
+/* Bytes of second-level map nodes mapped (never given back). */
+size_t map_bytes(void);
 void map_fork_prepare(void);
 void map_fork_parent(void);
 
@@ -255,6 +257,15 @@ size_t buddy_verify(void);
 size_t buddy_reap(unsigned min_order);
 void buddy_fork_prepare(void);
 void buddy_fork_parent(void);
+
+/* The buddy allocator's figures for slab_memory_info(), under its lock. */
+struct buddy_memory {
+    slab_buddy_info_t info;
+    size_t dirty_pages;     /* free pages not decommitted */
+    size_t run_pages;       /* pages in kmalloc runs */
+    size_t block_pages;     /* pages in slab_pages_alloc() blocks */
+};
+void buddy_memory(struct buddy_memory *out);
 
 /* ---- slab.c: one slab's layout, objects and bitmap ---- */
 
@@ -402,6 +413,9 @@ bool reap_for_memory(void);
 bool options_magazines(void);
 unsigned options_reap_interval_ms(void);
 size_t options_depot_bytes(void);
+/* SLAB_STATS: 0 off, 1 text, 2 JSON. */
+enum { STATS_OFF = 0, STATS_TEXT, STATS_JSON };
+int options_stats(void);
 
 /* ---- cache.c ---- */
 
@@ -560,11 +574,42 @@ void fork_boot(void);
 void cache_boot(void);
 /* An internal flag: the cache is a kmalloc size class. */
 #define CACHE_KMALLOC 0x80000000U
+/* An internal flag: one of libslab's own caches (cache_create_internal). */
+#define CACHE_INTERNAL 0x40000000U
 void kmalloc_fork_prepare(void);
 void kmalloc_fork_parent(void);
 
 /* Walk all caches under the cache-list lock. */
 void cache_for_each(void (*fn)(struct slab_cache *c, void *arg), void *arg);
+/* Walk all caches (newest first) under the cache-list lock until fn
+ * returns non-zero; returns that, or 0.  A walk nested in another on the
+ * same thread does not take the lock again.  With a deadline (absolute,
+ * CLOCK_REALTIME), gives up with -1 and errno ETIMEDOUT when the lock
+ * is not had by then. */
+struct timespec;
+int cache_walk(int (*fn)(struct slab_cache *c, void *arg), void *arg,
+               const struct timespec *deadline);
+/* True while this thread is inside a walk (holds the cache-list lock). */
+bool cache_walking(void);
+
+/* One cache's figures with its name copied, so that they stay valid
+ * whatever happens to the cache afterwards; st.name points at name. */
+struct cache_snapshot {
+    slab_cache_stats_t st;
+    char name[SLAB_NAME_MAX];
+};
+/* The figures of the caches from the `skip`-th (newest first) on, at most
+ * `max` of them, into out[]; returns how many caches there are in all,
+ * or (size_t)-1 with errno ETIMEDOUT (deadline as for cache_walk).  The
+ * one place a whole-process view (text, JSON, a live view) takes its
+ * per-cache figures from. */
+size_t cache_snapshot(struct cache_snapshot *out, size_t skip, size_t max,
+                      const struct timespec *deadline);
+
+/* ---- stats.c ---- */
+
+/* Register the exit report if SLAB_STATS asks for it; once, cheap after. */
+void stats_boot(void);
 
 /* ---- report.c ---- */
 

@@ -53,6 +53,10 @@ static struct slab_cache *class_cache(unsigned i)
     struct slab_cache *c = __atomic_load_n(&km_caches[i], __ATOMIC_ACQUIRE);
     if (c)
         return c;
+    /* Inside a slab_cache_foreach() callback this thread holds the cache
+     * list's lock, which creation needs after km_lock: fail instead. */
+    if (cache_walking())
+        return NULL;
     slab_lock(&km_lock);
     c = km_caches[i];
     if (!c) {

@@ -33,6 +33,16 @@ static inline void slab_lock(slab_lock_t *l) { pthread_mutex_lock(l); }
 static inline void slab_unlock(slab_lock_t *l) { pthread_mutex_unlock(l); }
 /* true if the lock was free and is now held */
 static inline bool slab_trylock(slab_lock_t *l) { return pthread_mutex_trylock(l) == 0; }
+/* Lock, waiting at most until `deadline` (absolute, CLOCK_REALTIME; NULL:
+ * as long as it takes); true if the lock is now held. */
+static inline bool slab_lock_until(slab_lock_t *l, const struct timespec *deadline)
+{
+    if (!deadline) {
+        pthread_mutex_lock(l);
+        return true;
+    }
+    return pthread_mutex_timedlock(l, deadline) == 0;
+}
 static inline void slab_lock_fini(slab_lock_t *l) { pthread_mutex_destroy(l); }
 
 #endif /* SLAB_LOCK_H */

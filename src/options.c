@@ -4,6 +4,8 @@
  * Defaults, overridden by the environment (read once, at first use), then
  * by slab_set_options().  Readers take a snapshot; options apply to what
  * happens after they change (magazines: caches created later).
+ * SLAB_STATS (the exit report) is read here with the rest but only from
+ * the environment: it is fixed for the life of the process.
  */
 #include "internal.h"
 
@@ -17,6 +19,7 @@ static slab_options_t opts = {
     .reap_interval_ms = 15000,
     .depot_bytes = (size_t)128 << 10,
 };
+static int stats_mode = STATS_OFF;
 static pthread_once_t env_once = PTHREAD_ONCE_INIT;
 
 static bool env_uint(const char *name, unsigned long *out)
@@ -45,6 +48,13 @@ static void read_env(void)
         opts.reap_interval_ms = (unsigned)x;
     if (env_uint("SLAB_DEPOT_BYTES", &x))
         opts.depot_bytes = x;
+    const char *v = getenv("SLAB_STATS");
+    if (v && *v) {
+        if (strcmp(v, "json") == 0)
+            stats_mode = STATS_JSON;
+        else if (env_uint("SLAB_STATS", &x))
+            stats_mode = x ? STATS_TEXT : STATS_OFF;
+    }
 }
 
 static void boot(void)
@@ -68,6 +78,12 @@ size_t options_depot_bytes(void)
 {
     boot();
     return __atomic_load_n(&opts.depot_bytes, __ATOMIC_RELAXED);
+}
+
+int options_stats(void)
+{
+    boot();
+    return stats_mode;
 }
 
 void slab_get_options(slab_options_t *out)
