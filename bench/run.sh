@@ -580,3 +580,21 @@ if [ "$do_malloc" = 1 ]; then
     [ "$do_cache" = 0 ] || echo
     malloc_bench
 fi
+
+# Charts of the CSVs just written (bench/plot.sh): in bench/charts/, or
+# beside the CSV when --csv put it elsewhere.  A plotting failure is
+# reported but does not fail the run: the tables and CSVs are complete.
+plot_out=$root/bench/charts
+[ "$csv" = "$root/bench/results/latest.csv" ] || plot_out=$(dirname "$csv")
+plot_mode=()
+[ "$do_cache" = 1 ] || plot_mode=(--malloc-only)
+[ "$do_malloc" = 1 ] || plot_mode=(--cache-only)
+echo
+if command -v gnuplot >/dev/null 2>&1; then
+    bash "$root/bench/plot.sh" --csv "$csv" --out "$plot_out" ${plot_mode[@]+"${plot_mode[@]}"} ||
+        echo "run.sh: bench/plot.sh failed; the CSVs above are complete" >&2
+elif [ "$plot_out" = "$root/bench/charts" ]; then
+    echo "charts: install gnuplot (apt-get install gnuplot-nox, or bash scripts/deps.sh), then run: bash bench/plot.sh${plot_mode[*]:+ ${plot_mode[*]}}"
+else
+    echo "charts: install gnuplot (apt-get install gnuplot-nox, or bash scripts/deps.sh), then run: bash bench/plot.sh --csv $csv --out $plot_out${plot_mode[*]:+ ${plot_mode[*]}}"
+fi

@@ -11,6 +11,8 @@
 #                                     glibc's symbols)
 #   libjemalloc2 libmimalloc2.0 libtcmalloc-minimal4
 #                                     mallocs bench/run.sh compares against
+#   gnuplot-nox                       bench/plot.sh's charts (gnuplot with the
+#                                     pngcairo terminal, no X11 or Qt)
 #   util-linux                        setarch, for ThreadSanitizer on
 #                                     kernels with high mmap randomisation
 #   python3 libpython3.11-testsuite sqlite3 redis-server redis-tools git
@@ -29,6 +31,7 @@ packages=(
     clang libclang-rt-14-dev
     valgrind libc6-dbg
     libjemalloc2 libmimalloc2.0 libtcmalloc-minimal4
+    gnuplot-nox
     util-linux
     python3 libpython3.11-testsuite sqlite3 redis-server redis-tools git
 )
