@@ -38,6 +38,9 @@
 #    ratio_time and ratio_rss are allocator / libslab (empty without a
 #    libslab column); the raw output is malloc-<first's name minus .csv>.raw.txt.
 #
+# 3. When gnuplot is installed, bench/plot.sh draws both CSVs as PNG charts
+#    (bench/charts/ by default, else next to the CSV).
+#
 # Usage: bash bench/run.sh [--csv PATH] [--cache-only | --malloc-only]
 #        [--malloc-scale X] [extra bench_cache options, e.g. --time 0.5 or
 #        --reps 5]
