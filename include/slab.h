@@ -269,7 +269,12 @@ typedef struct slab_options {
      * stderr before its exit handlers end (coreutils do).  The report is
      * written with write(2), never calls malloc, and waits at most a
      * second for the cache-list lock (held by slab_cache_foreach()
-     * callbacks) before it gives up with a one-line note. */
+     * callbacks) before it gives up with a one-line note.
+     *
+     * Also from the environment only: SLAB_STATS_LIVE=1 publishes the
+     * statistics while the process runs, for tools/slabtop (see
+     * slab_stats_live()), from the first allocation slow path on;
+     * SLAB_STATS_LIVE_MS sets the refresh period (default 500 ms). */
 } slab_options_t;
 
 /* The options in force.  The environment is read once, at first use. */
@@ -385,6 +390,31 @@ SLAB_API int slab_buddyinfo_print(FILE *f);
  * name held).  Returns as slab_info_print().
  */
 SLAB_API int slab_stats_json(FILE *f);
+
+/*
+ * Publish the statistics while the process runs (on = 1), or stop and
+ * remove them (on = 0), for `slabtop -p PID` (tools/slabtop.c) or any
+ * reader of the layout in src/live_format.h.  The process creates the
+ * POSIX shared-memory object "/libslab.<pid>" (/dev/shm/libslab.<pid>),
+ * mode 0600, holding a header (magic, layout version, pid, uid, update
+ * sequence and time, the slab_memory_info_t figures, free buddy blocks
+ * per order) and a record per cache (up to 512; the header counts those
+ * left out) with the slab_cache_stats_t figures slabtop shows.  A thread
+ * of libslab's updates it every SLAB_STATS_LIVE_MS (500 ms) under a
+ * sequence lock: readers copy consistent snapshots without stopping the
+ * program.  The object is removed by slab_stats_live(0) and at exit
+ * (exit() or a return from main(); _exit(), a fatal signal or exec leave
+ * it behind).  A child of fork() never touches its parent's object; it
+ * publishes its own, under its own pid, once it has run for a second.
+ *
+ * Returns 0 (also when already on, or already off), or -1 with errno:
+ * EINVAL (and a report) for `on` other than 0 and 1; from shm_open(),
+ * ftruncate(), mmap() or pthread_create() when publishing cannot start.
+ * Not to be called from a slab_cache_foreach() callback.
+ * SLAB_STATS_LIVE=1 in the environment does slab_stats_live(1) at the
+ * first allocation slow path (a failure is one line on stderr).
+ */
+SLAB_API int slab_stats_live(int on);
 
 /* ------------------------------------------------------------------ */
 /* Page source                                                          */

@@ -99,6 +99,7 @@ static void boot_all(void)
 {
     pthread_once(&boot_once, boot);
     stats_boot();
+    live_boot();
 }
 
 void cache_boot(void)

@@ -6,7 +6,8 @@
  * then slab lock, buddy, arena map, page source, report hook), so no lock is held
  * mid-update by a thread that will not exist in the child.  The parent
  * releases them; the child releases them too and then returns the
- * magazines of every other (now vanished) thread to the depots.
+ * magazines of every other (now vanished) thread to the depots, and
+ * forgets the parent's live statistics object (live.c).
  */
 #include "internal.h"
 
@@ -41,6 +42,7 @@ static void child(void)
     cache_fork_parent();
     kmalloc_fork_parent();
     tcache_fork_child();
+    live_fork_child();
 }
 
 void fork_boot(void)

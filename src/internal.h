@@ -416,6 +416,9 @@ size_t options_depot_bytes(void);
 /* SLAB_STATS: 0 off, 1 text, 2 JSON. */
 enum { STATS_OFF = 0, STATS_TEXT, STATS_JSON };
 int options_stats(void);
+/* SLAB_STATS_LIVE (0/1) and SLAB_STATS_LIVE_MS (refresh period, ms). */
+int options_stats_live(void);
+unsigned options_stats_live_ms(void);
 
 /* ---- cache.c ---- */
 
@@ -610,6 +613,20 @@ size_t cache_snapshot(struct cache_snapshot *out, size_t skip, size_t max,
 
 /* Register the exit report if SLAB_STATS asks for it; once, cheap after. */
 void stats_boot(void);
+/* slab_memory_info() with a deadline for the cache-list lock (as
+ * cache_walk): 0, or -1 with errno ETIMEDOUT. */
+int stats_memory_info(slab_memory_info_t *out, const struct timespec *deadline);
+
+/* ---- live.c: the statistics published for slabtop ---- */
+
+/* Called on slow paths with no lock held: starts publishing when
+ * SLAB_STATS_LIVE asks for it (one relaxed load when there is nothing
+ * to do). */
+void live_tick(void);
+/* The library's boot once has completed (called after it). */
+void live_boot(void);
+/* In the child of fork(): forget the parent's object and thread. */
+void live_fork_child(void);
 
 /* ---- report.c ---- */
 

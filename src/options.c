@@ -4,8 +4,10 @@
  * Defaults, overridden by the environment (read once, at first use), then
  * by slab_set_options().  Readers take a snapshot; options apply to what
  * happens after they change (magazines: caches created later).
- * SLAB_STATS (the exit report) is read here with the rest but only from
- * the environment: it is fixed for the life of the process.
+ * SLAB_STATS (the exit report), SLAB_STATS_LIVE and SLAB_STATS_LIVE_MS (the
+ * statistics published for slabtop, live.c) are read here with the rest
+ * but only from the environment: they are fixed for the life of the
+ * process (slab_stats_live() starts and stops publishing at any time).
  */
 #include "internal.h"
 
@@ -20,6 +22,8 @@ static slab_options_t opts = {
     .depot_bytes = (size_t)128 << 10,
 };
 static int stats_mode = STATS_OFF;
+static int stats_live;
+static unsigned stats_live_ms = 500;
 static pthread_once_t env_once = PTHREAD_ONCE_INIT;
 
 static bool env_uint(const char *name, unsigned long *out)
@@ -48,6 +52,15 @@ static void read_env(void)
         opts.reap_interval_ms = (unsigned)x;
     if (env_uint("SLAB_DEPOT_BYTES", &x))
         opts.depot_bytes = x;
+    if (env_uint("SLAB_STATS_LIVE", &x))
+        stats_live = x != 0;
+    if (env_uint("SLAB_STATS_LIVE_MS", &x)) {
+        if (x == 0)
+            slab_reportf(SLAB_ERR_INVALID_ARG, "environment", NULL, NULL, NULL, 0,
+                         "SLAB_STATS_LIVE_MS=0 is not a period; ignored");
+        else
+            stats_live_ms = (unsigned)x;
+    }
     const char *v = getenv("SLAB_STATS");
     if (v && *v) {
         if (strcmp(v, "json") == 0)
@@ -84,6 +97,18 @@ int options_stats(void)
 {
     boot();
     return stats_mode;
+}
+
+int options_stats_live(void)
+{
+    boot();
+    return stats_live;
+}
+
+unsigned options_stats_live_ms(void)
+{
+    boot();
+    return stats_live_ms;
 }
 
 void slab_get_options(slab_options_t *out)

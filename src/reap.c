@@ -14,7 +14,8 @@
  * wins the interval with a compare-and-swap).  When the page source
  * fails, reap_for_memory() calls the caches' reclaim callbacks, empties
  * the calling thread's magazines and reaps everything before the
- * allocation is retried.
+ * allocation is retried.  reap_tick() is also where the statistics
+ * publisher of SLAB_STATS_LIVE starts (live.c): a slow path, no lock held.
  */
 #include "internal.h"
 
@@ -50,6 +51,8 @@ uint64_t clock_now_ns(void)
 
 void reap_tick(void)
 {
+    if (!reclaiming)
+        live_tick(); /* SLAB_STATS_LIVE: the publisher starts here */
     if (++tick % TICKS_PER_CLOCK_READ || reclaiming)
         return;
     unsigned interval = options_reap_interval_ms();

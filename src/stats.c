@@ -168,6 +168,11 @@ static int memory_info(slab_memory_info_t *m, const struct timespec *deadline)
     return 0;
 }
 
+int stats_memory_info(slab_memory_info_t *out, const struct timespec *deadline)
+{
+    return memory_info(out, deadline);
+}
+
 int slab_memory_info(slab_memory_info_t *out)
 {
     if (!out) {
