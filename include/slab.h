@@ -284,7 +284,7 @@ SLAB_API int slab_set_options(const slab_options_t *opts);
 
 /* Give memory back: depot magazines unused for a whole interval (their
  * working set), free slabs of idle caches and beyond each cache's keep
- * limit, and free buddy blocks of 64 KiB and more (decommitted).
+ * limit, and every dirty free buddy block (decommitted).
  * Returns the number of magazines and slabs released. */
 SLAB_API size_t slab_reap(void);
 

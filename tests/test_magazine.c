@@ -30,8 +30,8 @@
  *     only if no magazine can be had, free to the slab layer (a free miss);
  *   - thread exit, cache destruction and fork's child bring magazines home;
  *   - slab_reap() frees the depot magazines not needed during the last
- *     interval, releases the free slabs of idle caches and decommits free
- *     buddy blocks of 64 KiB and more;
+ *     interval, releases the free slabs of idle caches and decommits the
+ *     dirty free buddy blocks;
  *   - memory pressure runs the reclaim callbacks, reaps and retries once.
  *
  * SLAB_TEST_SCALE scales the iteration counts of the stress tests.
@@ -1869,7 +1869,7 @@ static void test_depot_limit(void **state)
  * it frees none.  The second one, with no activity since, frees all of
  * them; the cache allocated nothing from its slabs in between, so it is
  * idle and gives back every free slab; the buddy allocator decommits the
- * free blocks of 64 KiB and more.
+ * dirty free blocks.
  */
 static void test_reap_idle_depot(void **state)
 {

@@ -420,10 +420,7 @@ EOF
 run() { # MODE (glibc or preload)
     local mode=$1 dir=$tmp/$1 rc
     local -a pre=()
-    mkdir -p "$dir/ld"
-    if [ "$mode" = preload ] && [ -n "$lib" ]; then
-        pre=(env LD_PRELOAD="$lib" "LD_DEBUG=bindings,files" LD_DEBUG_OUTPUT="$dir/ld/ld")
-    fi
+    preload_prefix "$mode" "$dir"
     cp "$tmp/prog.c" "$dir/prog.c"
     cd "$dir"
     step() { # WHAT OUTPUT CMD...

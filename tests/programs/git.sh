@@ -86,10 +86,8 @@ unset GIT_DIR GIT_WORK_TREE GIT_INDEX_FILE GIT_OBJECT_DIRECTORY GIT_ALTERNATE_OB
 run() { # MODE (glibc or preload)
     local mode=$1 dir=$tmp/$1
     local -a pre=()
-    mkdir -p "$dir/ld" "$dir/home"
-    if [ "$mode" = preload ] && [ -n "$lib" ]; then
-        pre=(env LD_PRELOAD="$lib" "LD_DEBUG=bindings,files" LD_DEBUG_OUTPUT="$dir/ld/ld")
-    fi
+    mkdir -p "$dir/home"
+    preload_prefix "$mode" "$dir"
     export HOME=$dir/home XDG_CONFIG_HOME=$dir/home/.config
     step() { # OUTPUT GIT-ARGS...
         local out=$1 rc=0

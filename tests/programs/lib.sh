@@ -67,6 +67,18 @@ setup() {
     fi
 }
 
+# The command prefix of one run in MODE (glibc or preload), its ld.so log
+# going to DIR/ld/: sets the caller's array `pre` (empty for glibc, or
+# when no library was given).
+preload_prefix() { # MODE DIR
+    mkdir -p "$2/ld"
+    pre=()
+    if [ "$1" = preload ] && [ -n "$lib" ]; then
+        # shellcheck disable=SC2034 # the caller's array
+        pre=(env LD_PRELOAD="$lib" "LD_DEBUG=bindings,files" LD_DEBUG_OUTPUT="$2/ld/ld")
+    fi
+}
+
 # The preload is proved from the dynamic linker's log of a run under
 # LD_DEBUG=bindings,files (one file per process, ld.PID).  In every
 # process, every binding of a malloc-family symbol must go to the library,

@@ -59,10 +59,8 @@ setup # $tmp, and lib made absolute and seen to preload
 run() { # MODE (glibc or preload)
     local mode=$1 dir=$tmp/$1 rc=0
     local -a pre=()
-    mkdir -p "$dir/ld" "$dir/tmp"
-    if [ "$mode" = preload ] && [ -n "$lib" ]; then
-        pre=(env LD_PRELOAD="$lib" "LD_DEBUG=bindings,files" LD_DEBUG_OUTPUT="$dir/ld/ld")
-    fi
+    mkdir -p "$dir/tmp"
+    preload_prefix "$mode" "$dir"
     # -E: no PYTHON* variables from outside; -B: no .pyc files written
     # next to the installed suite (both pass on to the workers); --timeout:
     # a test file hung for 80 s fails with the tracebacks of its threads.

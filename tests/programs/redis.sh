@@ -215,10 +215,7 @@ EOF
 run() { # MODE (glibc or preload)
     local mode=$1 dir=$tmp/$1 rc
     local -a pre=()
-    mkdir -p "$dir/ld"
-    if [ "$mode" = preload ] && [ -n "$lib" ]; then
-        pre=(env LD_PRELOAD="$lib" "LD_DEBUG=bindings,files" LD_DEBUG_OUTPUT="$dir/ld/ld")
-    fi
+    preload_prefix "$mode" "$dir"
     cli() { timeout -k 5 30 "${pre[@]}" "$redis_cli" -h 127.0.0.1 -p "$port" "$@"; }
 
     # Start the server; a port taken between the pick and the bind means

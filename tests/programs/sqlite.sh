@@ -96,10 +96,7 @@ EOF
 run() { # MODE (glibc or preload)
     local mode=$1 dir=$tmp/$1 rc=0
     local -a pre=()
-    mkdir -p "$dir/ld"
-    if [ "$mode" = preload ] && [ -n "$lib" ]; then
-        pre=(env LD_PRELOAD="$lib" "LD_DEBUG=bindings,files" LD_DEBUG_OUTPUT="$dir/ld/ld")
-    fi
+    preload_prefix "$mode" "$dir"
     (cd "$dir" && timeout -k 5 60 "${pre[@]}" "$sqlite3" -batch work.db \
         <"$tmp/workload.sql" >"$dir/out" 2>"$dir/err") || rc=$?
     echo "$rc" >"$dir/rc"
