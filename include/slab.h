@@ -52,12 +52,68 @@ extern "C" {
 
 typedef unsigned int slab_flags_t;
 
-#define SLAB_CONSISTENCY_CHECKS 0x00000100U /* reserved for debug mode */
-#define SLAB_RED_ZONE 0x00000400U           /* reserved for debug mode */
-#define SLAB_POISON 0x00000800U             /* reserved for debug mode */
+#define SLAB_CONSISTENCY_CHECKS 0x00000100U /* F: check metadata on every free */
+#define SLAB_RED_ZONE 0x00000400U           /* Z: guard bytes around objects */
+#define SLAB_POISON 0x00000800U             /* P: fill free and new objects */
 #define SLAB_HWCACHE_ALIGN 0x00002000U      /* align objects to cache lines */
-#define SLAB_STORE_USER 0x00010000U         /* reserved for debug mode */
+#define SLAB_STORE_USER 0x00010000U         /* U: keep alloc/free call stacks */
 #define SLAB_PANIC 0x00040000U              /* abort if creation fails */
+#define SLAB_TRACE 0x00200000U              /* T: a line on stderr per alloc/free */
+#define SLAB_LEAK_AT_EXIT 0x01000000U       /* L: report live objects at exit */
+/* The debug switches; a cache with any of them has no magazines. */
+#define SLAB_DEBUG_FLAGS                                                      \
+    (SLAB_CONSISTENCY_CHECKS | SLAB_RED_ZONE | SLAB_POISON | SLAB_STORE_USER | \
+     SLAB_TRACE | SLAB_LEAK_AT_EXIT)
+
+/*
+ * Debug mode.  A cache created with debug flags, or named by SLAB_DEBUG
+ * in the environment, goes without magazines so that every allocation
+ * and free is checked.  What each switch adds:
+ *
+ *   F  SLAB_CONSISTENCY_CHECKS  the slab's bitmap and counts are checked
+ *                               on every free, and the cache's whole
+ *                               structure by slab_verify()
+ *   Z  SLAB_RED_ZONE            guard bytes before and after each object
+ *                               (0xbb while live, 0xcc while free), checked
+ *                               on free, on allocation and by slab_verify();
+ *                               for the malloc size classes the zone starts
+ *                               at the size asked for, not the class size
+ *   P  SLAB_POISON              a free object is filled with 0x6b (last
+ *                               byte 0xa5) and checked when it is handed out
+ *                               again and by slab_verify(); a new object of a
+ *                               cache without constructor is filled with
+ *                               0x5a, so that reads of memory never written
+ *                               show up
+ *   U  SLAB_STORE_USER          the call stacks of the last allocation and
+ *                               free of each object, printed in reports
+ *   T  SLAB_TRACE               one line on stderr per allocation and free
+ *   L  SLAB_LEAK_AT_EXIT        live objects reported at exit, grouped by
+ *                               allocation call site (with U)
+ *
+ * Live objects at slab_cache_destroy() are reported for every debug cache
+ * (grouped by call site with U).  Errors are reported through the error
+ * hook and then abort (SIGABRT) unless options.debug_abort is 0: memory
+ * errors (every kind but SLAB_ERR_INVALID_ARG, SLAB_ERR_BUSY and
+ * SLAB_ERR_LEAK) in a cache with debug flags, and errors of pointers with
+ * no cache while SLAB_DEBUG is set.  slab_verify() never aborts.
+ *
+ * SLAB_DEBUG, read once at the first call into libslab:
+ *
+ *   SLAB_DEBUG=BLOCK[;BLOCK...]    BLOCK = LETTERS[,NAME...]
+ *
+ * LETTERS is any of F Z P U T L (either case); empty or "1" means FZPU,
+ * "-" or "0" none.  NAMEs are cache names (kmalloc-64 for the malloc
+ * classes); a NAME ending in '*' is a prefix (kmalloc-*).  A block
+ * without names applies to every cache no block names; where blocks name
+ * the same cache the last one wins.  Examples:
+ *
+ *   SLAB_DEBUG=1                   FZPU for every cache
+ *   SLAB_DEBUG=FZ,conn,kmalloc-64  red zones and checks for two caches
+ *   SLAB_DEBUG=ZP;U,conn           Z and P everywhere, U alone for conn
+ *
+ * Unknown letters and empty names are reported (SLAB_ERR_INVALID_ARG)
+ * and skipped; the rest applies.  libslab's own caches are never debugged.
+ */
 
 /* ------------------------------------------------------------------ */
 /* Object caches                                                        */
@@ -156,6 +212,7 @@ typedef struct slab_cache_stats {
                               (Linux: sharedavail) */
     size_t depot_limit;    /* objects the depot's full magazines may hold;
                               0: no limit or no magazines */
+    slab_flags_t flags;    /* as created, with SLAB_DEBUG's switches added */
     int internal;          /* 1 for libslab's own caches (cache descriptors,
                               magazines, huge-mapping descriptors): their
                               objects are not the program's */
@@ -259,6 +316,20 @@ typedef struct slab_options {
      * no limit, Bonwick's depot, trimmed only by reaping).  A full
      * magazine beyond it is emptied into the slab layer at once. */
     size_t depot_bytes;
+    /* Abort after reporting a memory error in a debug cache (default 1;
+     * SLAB_DEBUG_ABORT=0 reports and carries on, as slab_verify() does). */
+    int debug_abort;
+    /* Fault injection (libumem's mtbf): requests for pages (a block from
+     * the buddy allocator, a huge mapping) fail as if the page source
+     * had.  fault_every = N fails every Nth request, fault_one_in = N
+     * each with probability 1/N from a sequence seeded by fault_seed; 0
+     * turns each off (the default; SLAB_FAULT_EVERY, SLAB_FAULT_ONE_IN,
+     * SLAB_FAULT_SEED).  A failure takes the path a real one takes:
+     * reclaim callbacks, a reap and one retry (itself a request), then
+     * NULL with ENOMEM.  slab_set_options() starts the count again. */
+    unsigned fault_every;
+    unsigned fault_one_in;
+    uint64_t fault_seed;
     /* Not an option here but read with these, from the environment only:
      * SLAB_STATS=1 writes slab_info_print() and slab_buddyinfo_print()
      * output to stderr when the process exits (exit() or a return from
@@ -449,8 +520,21 @@ typedef enum slab_error_kind {
     SLAB_ERR_DOUBLE_FREE,     /* object already free */
     SLAB_ERR_WRONG_CACHE,     /* object belongs to another cache */
     SLAB_ERR_BAD_PAGES,       /* slab_pages_free() of a wrong block/order */
-    SLAB_ERR_CORRUPT,         /* slab_verify() found inconsistent metadata */
+    SLAB_ERR_CORRUPT,         /* inconsistent metadata (slab_verify(), F) */
+    SLAB_ERR_REDZONE,         /* a red zone was overwritten (Z) */
+    SLAB_ERR_POISON,          /* a free object was written to (P) */
+    SLAB_ERR_LEAK,            /* objects live at destroy or exit */
 } slab_error_kind_t;
+
+/* A call stack kept for an object (SLAB_STORE_USER): innermost first,
+ * starting at the caller of libslab. */
+#define SLAB_STACK_DEPTH 12
+typedef struct slab_stack {
+    unsigned depth;
+    void *pc[SLAB_STACK_DEPTH];
+    unsigned long thread;   /* the kernel's thread id */
+    uint64_t when_ms;       /* milliseconds since libslab started */
+} slab_stack_t;
 
 typedef struct slab_error {
     slab_error_kind_t kind;
@@ -458,8 +542,16 @@ typedef struct slab_error {
     const char *cache;      /* cache involved, or NULL */
     const char *owner;      /* for SLAB_ERR_WRONG_CACHE: the owning cache */
     const void *ptr;        /* address involved, or NULL */
-    size_t count;           /* SLAB_ERR_BUSY: live objects */
+    size_t count;           /* SLAB_ERR_BUSY, SLAB_ERR_LEAK: live objects */
     const char *message;    /* the whole report as one line */
+    /* debug caches: the object the error is about, the offset of the
+     * damage from the object's start (negative: in the red zone before
+     * it), and its last allocation and free (with U; NULL otherwise or
+     * when it has none).  Valid during the hook call only. */
+    const void *object;
+    long offset;
+    const slab_stack_t *alloc;
+    const slab_stack_t *free;
 } slab_error_t;
 
 typedef void (*slab_error_hook_t)(const slab_error_t *err, void *arg);
@@ -469,8 +561,10 @@ SLAB_API void slab_set_error_hook(slab_error_hook_t hook, void *arg);
 
 SLAB_API const char *slab_error_kind_name(slab_error_kind_t kind);
 
-/* Walk every cache, slab and buddy free list and check their invariants.
- * Returns the number of problems found (each is reported). */
+/* Walk every cache, slab and buddy free list and check their invariants;
+ * in debug caches also every object's red zones (Z) and every free
+ * object's poison (P).  Returns the number of problems found (each is
+ * reported; none aborts). */
 SLAB_API size_t slab_verify(void);
 
 #ifdef __cplusplus

@@ -125,6 +125,10 @@ struct slab_page *buddy_alloc(unsigned order, unsigned kind)
         errno = EINVAL;
         return NULL;
     }
+    if (unlikely(fault_inject())) {
+        errno = ENOMEM;
+        return NULL;
+    }
     slab_lock(&buddy_lock);
     /* The smallest block that fits (splitting less keeps large blocks
      * whole); of that order, a dirty one first: its pages are resident. */

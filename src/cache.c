@@ -35,8 +35,7 @@
 #include <string.h>
 #include <time.h>
 
-#define DEBUG_FLAGS (SLAB_CONSISTENCY_CHECKS | SLAB_RED_ZONE | SLAB_POISON | SLAB_STORE_USER)
-#define KNOWN_FLAGS (DEBUG_FLAGS | SLAB_HWCACHE_ALIGN | SLAB_PANIC)
+#define KNOWN_FLAGS (SLAB_DEBUG_FLAGS | SLAB_HWCACHE_ALIGN | SLAB_PANIC)
 #define DEFAULT_ALIGN 8
 /* Free slabs a cache keeps before giving pages back: at least two, and as
  * many as fit in 64 KiB, so that small slabs do not churn constructors. */
@@ -414,7 +413,7 @@ slab_cache_t *cache_create(const char *name, size_t size, size_t align, slab_fla
     struct slab_cache *c;
     if (cache_alloc_batch(&cache_cache, (void **)&c, 1) != 1)
         return create_fail(name, flags, ENOMEM, "out of memory for the cache descriptor");
-    if (!options_magazines() || (flags & DEBUG_FLAGS))
+    if (!options_magazines() || (flags & SLAB_DEBUG_FLAGS))
         id = TC_NO_ID;
     else if (id == CACHE_ID_AUTO)
         id = tcache_id_alloc();
@@ -679,6 +678,7 @@ static void cache_stats_fill(struct slab_cache *c, slab_cache_stats_t *out)
     out->reaped = c->reaped;
     out->errors = c->errors;
     out->ctor_failures = c->ctor_failures;
+    out->flags = c->flags & ~(CACHE_KMALLOC | CACHE_INTERNAL);
     out->internal = (c->flags & CACHE_INTERNAL) != 0;
     slab_unlock(&c->lock);
 }

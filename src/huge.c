@@ -34,6 +34,10 @@ struct huge *huge_alloc(size_t size, size_t align)
         return NULL;
     }
     cache_boot();
+    if (unlikely(fault_inject())) {
+        errno = ENOMEM;
+        return NULL;
+    }
     struct huge *h;
     if (cache_alloc_batch(&huge_cache, (void **)&h, 1) != 1)
         return NULL;

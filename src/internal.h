@@ -395,6 +395,14 @@ void tcache_fork_parent(void);
 /* In the child: other threads' magazines go back to the depots. */
 void tcache_fork_child(void);
 
+/* ---- fault.c: fault injection (options.fault_*) ---- */
+
+/* True when this request for pages should fail as if the page source
+ * had.  One relaxed load when fault injection is off. */
+bool fault_inject(void);
+/* The options changed: start the sequence again. */
+void fault_reset(void);
+
 /* ---- reap.c ---- */
 
 /* A coarse monotonic clock (a few ms of resolution, cheap to read). */
@@ -413,6 +421,8 @@ bool reap_for_memory(void);
 bool options_magazines(void);
 unsigned options_reap_interval_ms(void);
 size_t options_depot_bytes(void);
+bool options_debug_abort(void);
+void options_fault(unsigned *every, unsigned *one_in, uint64_t *seed);
 /* SLAB_STATS: 0 off, 1 text, 2 JSON. */
 enum { STATS_OFF = 0, STATS_TEXT, STATS_JSON };
 int options_stats(void);

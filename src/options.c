@@ -20,11 +20,14 @@ static slab_options_t opts = {
     .magazines = 1,
     .reap_interval_ms = 15000,
     .depot_bytes = (size_t)128 << 10,
+    .debug_abort = 1,
 };
 static int stats_mode = STATS_OFF;
 static int stats_live;
 static unsigned stats_live_ms = 500;
 static pthread_once_t env_once = PTHREAD_ONCE_INIT;
+/* The fault options change together (fault.c restarts its sequence). */
+static slab_lock_t fault_lock = SLAB_LOCK_INIT;
 
 static bool env_uint(const char *name, unsigned long *out)
 {
@@ -52,6 +55,14 @@ static void read_env(void)
         opts.reap_interval_ms = (unsigned)x;
     if (env_uint("SLAB_DEPOT_BYTES", &x))
         opts.depot_bytes = x;
+    if (env_uint("SLAB_DEBUG_ABORT", &x))
+        opts.debug_abort = x != 0;
+    if (env_uint("SLAB_FAULT_EVERY", &x))
+        opts.fault_every = (unsigned)x;
+    if (env_uint("SLAB_FAULT_ONE_IN", &x))
+        opts.fault_one_in = (unsigned)x;
+    if (env_uint("SLAB_FAULT_SEED", &x))
+        opts.fault_seed = x;
     if (env_uint("SLAB_STATS_LIVE", &x))
         stats_live = x != 0;
     if (env_uint("SLAB_STATS_LIVE_MS", &x)) {
@@ -93,6 +104,22 @@ size_t options_depot_bytes(void)
     return __atomic_load_n(&opts.depot_bytes, __ATOMIC_RELAXED);
 }
 
+bool options_debug_abort(void)
+{
+    boot();
+    return __atomic_load_n(&opts.debug_abort, __ATOMIC_RELAXED);
+}
+
+void options_fault(unsigned *every, unsigned *one_in, uint64_t *seed)
+{
+    boot();
+    slab_lock(&fault_lock);
+    *every = opts.fault_every;
+    *one_in = opts.fault_one_in;
+    *seed = opts.fault_seed;
+    slab_unlock(&fault_lock);
+}
+
 int options_stats(void)
 {
     boot();
@@ -118,6 +145,8 @@ void slab_get_options(slab_options_t *out)
     out->magazines = options_magazines();
     out->reap_interval_ms = options_reap_interval_ms();
     out->depot_bytes = options_depot_bytes();
+    out->debug_abort = options_debug_abort();
+    options_fault(&out->fault_every, &out->fault_one_in, &out->fault_seed);
 }
 
 int slab_set_options(const slab_options_t *o)
@@ -131,5 +160,12 @@ int slab_set_options(const slab_options_t *o)
     __atomic_store_n(&opts.magazines, o->magazines != 0, __ATOMIC_RELAXED);
     __atomic_store_n(&opts.reap_interval_ms, o->reap_interval_ms, __ATOMIC_RELAXED);
     __atomic_store_n(&opts.depot_bytes, o->depot_bytes, __ATOMIC_RELAXED);
+    __atomic_store_n(&opts.debug_abort, o->debug_abort != 0, __ATOMIC_RELAXED);
+    slab_lock(&fault_lock);
+    opts.fault_every = o->fault_every;
+    opts.fault_one_in = o->fault_one_in;
+    opts.fault_seed = o->fault_seed;
+    slab_unlock(&fault_lock);
+    fault_reset();
     return 0;
 }

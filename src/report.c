@@ -42,6 +42,9 @@ const char *slab_error_kind_name(slab_error_kind_t kind)
     case SLAB_ERR_WRONG_CACHE: return "wrong cache";
     case SLAB_ERR_BAD_PAGES: return "bad page free";
     case SLAB_ERR_CORRUPT: return "corrupt metadata";
+    case SLAB_ERR_REDZONE: return "red zone overwritten";
+    case SLAB_ERR_POISON: return "write after free";
+    case SLAB_ERR_LEAK: return "leak";
     }
     return "unknown error";
 }

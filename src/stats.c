@@ -290,6 +290,7 @@ static void json_cache(struct out *o, const slab_cache_stats_t *st)
     J(st, batchcount); J(st, alloc_hit); J(st, alloc_miss); J(st, free_hit);
     J(st, free_miss); J(st, depot_exchanges); J(st, depot_full); J(st, depot_empty);
     J(st, magazine_objs); J(st, depot_overflows); J(st, depot_objs); J(st, depot_limit);
+    J(st, flags);
     outf(o, ",\"internal\":%s}", st->internal ? "true" : "false");
 }
 

@@ -608,7 +608,7 @@ static void test_json(void **state)
     F(full_slabs); F(free_slabs); F(allocations); F(frees); F(high_mark); F(grown); F(reaped);
     F(errors); F(ctor_failures); F(magazine_size); F(batchcount); F(alloc_hit); F(alloc_miss);
     F(free_hit); F(free_miss); F(depot_exchanges); F(depot_full); F(depot_empty);
-    F(magazine_objs); F(depot_overflows); F(depot_objs); F(depot_limit);
+    F(magazine_objs); F(depot_overflows); F(depot_objs); F(depot_limit); F(flags);
 #undef F
     assert_int_equal(st.active_objs, 9);
     assert_non_null(strstr(obj, "\"internal\":false}"));
