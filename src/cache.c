@@ -196,6 +196,10 @@ static size_t release_chain(struct slab_cache *c, struct slab_page *chain)
 size_t cache_alloc_batch(struct slab_cache *c, void **out, size_t n)
 {
     size_t got = 0;
+    struct debug_call dc;
+    bool debug = unlikely(c->flags & SLAB_DEBUG_FLAGS);
+    if (debug)
+        debug_begin(c, &dc, "slab_cache_alloc");
     slab_lock(&c->lock);
     while (got < n) {
         struct slab_page *s = c->lists[SL_PARTIAL].first;
@@ -222,8 +226,12 @@ size_t cache_alloc_batch(struct slab_cache *c, void **out, size_t n)
             continue;
         }
         size_t before = got;
-        while (got < n && s->inuse < c->layout.objs)
-            out[got++] = slab_take(c, s);
+        while (got < n && s->inuse < c->layout.objs) {
+            out[got] = slab_take(c, s);
+            if (debug)
+                debug_alloc_locked(c, s, out[got], &dc);
+            got++;
+        }
         slab_move(c, s, list_for(c, s));
         /* Counted before the lock may be dropped to grow. */
         c->active += got - before;
@@ -231,25 +239,22 @@ size_t cache_alloc_batch(struct slab_cache *c, void **out, size_t n)
         if (c->active > c->high_mark)
             c->high_mark = c->active;
     }
+    if (debug)
+        c->errors += dc.nerr;
     slab_unlock(&c->lock);
+    if (debug)
+        debug_end(c, &dc);
     return got;
 }
 
-/* An error found under the lock, reported after it is dropped. */
-struct free_error {
-    slab_error_kind_t kind;
-    const void *ptr;
-    const struct slab_cache *owner;
-};
-
 /* Find the slab of `p` for a free to `c`: NULL and *err set if p is not a
- * live object of c. */
+ * live object of c (with F, or if its slab's bitmap is damaged). */
 static struct slab_page *free_target(struct slab_cache *c, const void *p, size_t *idx,
-                                     struct free_error *err)
+                                     struct obj_error *err)
 {
     struct slab_page *pg = addr_to_page(p);
+    memset(err, 0, offsetof(struct obj_error, alloc));
     err->ptr = p;
-    err->owner = NULL;
     if (!pg) {
         err->kind = SLAB_ERR_FOREIGN;
         return NULL;
@@ -264,38 +269,50 @@ static struct slab_page *free_target(struct slab_cache *c, const void *p, size_t
         err->owner = s->cache;
         return NULL;
     }
+    if (unlikely(c->flags & SLAB_CONSISTENCY_CHECKS) && !debug_slab_ok(c, s)) {
+        err->kind = SLAB_ERR_CORRUPT;
+        err->object = p;
+        err->offset = s->inuse;
+        return NULL;
+    }
     long i = slab_obj_index(c, s, p);
     if (i < 0) {
         err->kind = SLAB_ERR_INTERIOR;
+        if (c->flags & SLAB_DEBUG_FLAGS)
+            debug_error_object(c, s, err);
         return NULL;
     }
     if (slab_is_free(s, (size_t)i)) {
         err->kind = SLAB_ERR_DOUBLE_FREE;
+        if (c->flags & SLAB_DEBUG_FLAGS)
+            debug_error_object(c, s, err);
         return NULL;
     }
     *idx = (size_t)i;
     return s;
 }
 
-static void report_free_error(const struct slab_cache *c, const struct free_error *e)
+static void report_free_error(const struct slab_cache *c, const char *function,
+                              const struct obj_error *e)
 {
     switch (e->kind) {
     case SLAB_ERR_FOREIGN:
-        slab_reportf(e->kind, "slab_cache_free", c, NULL, e->ptr, 0,
-                     "%p is not an object of any cache; ignored", e->ptr);
+        report_object(function, c, e, 0, "%p is not an object of any cache; ignored", e->ptr);
         break;
     case SLAB_ERR_WRONG_CACHE:
-        slab_reportf(e->kind, "slab_cache_free", c, e->owner, e->ptr, 0,
-                     "%p belongs to cache '%s', not to this one; ignored", e->ptr,
-                     e->owner->name);
+        report_object(function, c, e, 0, "%p belongs to cache '%s', not to this one; ignored",
+                      e->ptr, e->owner->name);
         break;
     case SLAB_ERR_INTERIOR:
-        slab_reportf(e->kind, "slab_cache_free", c, NULL, e->ptr, 0,
-                     "%p is not the start of an object; ignored", e->ptr);
+        report_object(function, c, e, 0, "%p is not the start of an object; ignored", e->ptr);
+        break;
+    case SLAB_ERR_CORRUPT:
+        report_object(function, c, e, 0,
+                      "the slab of %p: its bitmap disagrees with its count of %ld objects in "
+                      "use (metadata overwritten?); not freed", e->ptr, e->offset);
         break;
     default:
-        slab_reportf(e->kind, "slab_cache_free", c, NULL, e->ptr, 0,
-                     "double free of %p; ignored", e->ptr);
+        report_object(function, c, e, 0, "double free of %p; ignored", e->ptr);
         break;
     }
 }
@@ -303,30 +320,41 @@ static void report_free_error(const struct slab_cache *c, const struct free_erro
 size_t cache_free_batch(struct slab_cache *c, void *const *objs, size_t n)
 {
     enum { MAX_REPORTS = 8 };
-    struct free_error errs[MAX_REPORTS];
+    struct obj_error errs[MAX_REPORTS];
     size_t nerr = 0, freed = 0;
+    struct debug_call dc;
+    bool debug = unlikely(c->flags & SLAB_DEBUG_FLAGS);
+    if (debug)
+        debug_begin(c, &dc, "slab_cache_free");
     slab_lock(&c->lock);
     for (size_t k = 0; k < n; k++) {
         size_t idx;
-        struct free_error e;
-        struct slab_page *s = free_target(c, objs[k], &idx, &e);
+        struct obj_error *e = &errs[nerr < MAX_REPORTS ? nerr : MAX_REPORTS - 1];
+        struct slab_page *s = free_target(c, objs[k], &idx, e);
         if (!s) {
             c->errors++;
             if (nerr < MAX_REPORTS)
-                errs[nerr++] = e;
+                nerr++;
             continue;
         }
+        if (debug)
+            debug_free_locked(c, s, objs[k], &dc);
         slab_put(s, idx);
         slab_move(c, s, list_for(c, s));
         freed++;
     }
     c->active -= freed;
     c->frees += freed;
+    if (debug)
+        c->errors += dc.nerr;
     struct slab_page *chain = trim_free_locked(c, c->keep_free);
     slab_unlock(&c->lock);
     release_chain(c, chain);
+    const char *function = debug ? dc.function : "slab_cache_free";
     for (size_t k = 0; k < nerr; k++)
-        report_free_error(c, &errs[k]);
+        report_free_error(c, function, &errs[k]);
+    if (debug)
+        debug_end(c, &dc);
     return freed;
 }
 
@@ -389,8 +417,6 @@ slab_cache_t *cache_create(const char *name, size_t size, size_t align, slab_fla
         return create_fail(name, flags, EINVAL, "alignment is not a power of two");
     if (align > PAGE_SIZE)
         return create_fail(name, flags, EINVAL, "alignment is above the page size");
-    if (flags & ~KNOWN_FLAGS)
-        return create_fail(name, flags, EINVAL, "unknown flags");
     if (walk_depth)
         return create_fail(name, flags, EDEADLK,
                            "called from a slab_cache_foreach() callback; not created");
@@ -405,15 +431,17 @@ slab_cache_t *cache_create(const char *name, size_t size, size_t align, slab_fla
         if (ralign > align)
             align = ralign;
     }
+    bool magazines = options_magazines(); /* reads the environment, SLAB_DEBUG too */
+    flags |= debug_flags_for(name);
     struct slab_layout layout;
-    if (!slab_layout_compute(&layout, size, align))
+    if (!debug_layout(&layout, size, align, flags))
         return create_fail(name, flags, EINVAL, "no slab order keeps waste under 1/8");
 
     boot_all();
     struct slab_cache *c;
     if (cache_alloc_batch(&cache_cache, (void **)&c, 1) != 1)
         return create_fail(name, flags, ENOMEM, "out of memory for the cache descriptor");
-    if (!options_magazines() || (flags & SLAB_DEBUG_FLAGS))
+    if (!magazines || (flags & SLAB_DEBUG_FLAGS))
         id = TC_NO_ID;
     else if (id == CACHE_ID_AUTO)
         id = tcache_id_alloc();
@@ -422,6 +450,8 @@ slab_cache_t *cache_create(const char *name, size_t size, size_t align, slab_fla
     c->dtor = dtor;
     c->arg = arg;
     caches_link(c);
+    if (flags & SLAB_LEAK_AT_EXIT)
+        debug_leaks_at_exit();
     return c;
 }
 
@@ -429,6 +459,8 @@ slab_cache_t *slab_cache_create(const char *name, size_t size, size_t align,
                                 slab_flags_t flags, slab_ctor_t ctor, slab_dtor_t dtor,
                                 void *arg)
 {
+    if (flags & ~KNOWN_FLAGS)
+        return create_fail(name, flags, EINVAL, "unknown flags");
     return cache_create(name, size, align, flags, ctor, dtor, arg, CACHE_ID_AUTO);
 }
 
@@ -443,7 +475,7 @@ static bool cache_is_live(const slab_cache_t *c)
             return true;
     slab_lock(&cache_cache.lock);
     size_t idx;
-    struct free_error e;
+    struct obj_error e;
     bool live = free_target(&cache_cache, c, &idx, &e) != NULL;
     slab_unlock(&cache_cache.lock);
     return live;
@@ -466,7 +498,10 @@ void *slab_cache_alloc(slab_cache_t *c)
         return NULL;
     }
     void *obj = cache_alloc_fast(c);
-    return likely(obj != NULL) ? obj : tcache_alloc_slow(c);
+    if (likely(obj != NULL))
+        return obj;
+    api_note(__func__, __builtin_return_address(0));
+    return tcache_alloc_slow(c);
 }
 
 void slab_cache_free(slab_cache_t *c, void *obj)
@@ -480,6 +515,7 @@ void slab_cache_free(slab_cache_t *c, void *obj)
     }
     if (likely(cache_free_fast(c, obj)))
         return;
+    api_note(__func__, __builtin_return_address(0));
     tcache_free_slow(c, obj);
 }
 
@@ -582,6 +618,8 @@ int slab_cache_destroy(slab_cache_t *c)
     if (live) {
         c->errors++;
         slab_unlock(&c->lock);
+        if (c->flags & SLAB_DEBUG_FLAGS)
+            debug_report_leaks(c, __func__);
         slab_reportf(SLAB_ERR_BUSY, __func__, c, NULL, c, live,
                      "still has %zu live object%s; not destroyed", live,
                      live == 1 ? "" : "s");

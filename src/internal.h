@@ -277,6 +277,12 @@ struct slab_layout {
     unsigned colours;       /* number of colour offsets */
     size_t colour_step;     /* bytes between colour offsets */
     uint64_t recip;         /* ceil(2^32 / stride): division by multiplying */
+    /* debug caches (debug.c); all 0 otherwise.  Offsets from an object's
+     * start: each object sits red_left bytes into its stride-sized slot */
+    uint32_t red_left;      /* Z: left red zone, before the object */
+    uint32_t right_end;     /* Z: the right red zone ends here */
+    uint32_t track_off;     /* U: the object's alloc and free stacks */
+    uint32_t size_off;      /* Z in a kmalloc class: the size asked for */
 };
 
 bool slab_layout_compute(struct slab_layout *l, size_t size, size_t align);
@@ -638,9 +644,89 @@ void live_boot(void);
 /* In the child of fork(): forget the parent's object and thread. */
 void live_fork_child(void);
 
+/* ---- debug.c: red zones, poison, call stacks, leaks, SLAB_DEBUG ---- */
+
+/* What the API call on a slow path was: set before the slab layer is
+ * reached, read (and cleared) by the debug checks for their reports. */
+struct api_call {
+    const char *function;
+    void *caller;           /* return address into the program */
+    size_t request;         /* slab_malloc: the size asked for */
+};
+extern __thread struct api_call slab__call __attribute__((tls_model("initial-exec")));
+
+static inline void api_note(const char *function, void *caller)
+{
+    slab__call = (struct api_call){function, caller, 0};
+}
+
+/* A misuse or damage found, with what the report needs, copied under the
+ * cache lock and reported once it is dropped. */
+struct obj_error {
+    slab_error_kind_t kind;
+    const void *ptr;
+    const struct slab_cache *owner;  /* SLAB_ERR_WRONG_CACHE */
+    const void *object;              /* the object concerned, or NULL */
+    long offset;                     /* of ptr or of the damage */
+    bool has_alloc, has_free;
+    slab_stack_t alloc, free;
+};
+
+/* One allocation or free by a debug cache: begin (no lock held: takes
+ * the call stack), the locked checks per object, end (no lock: reports). */
+#define DEBUG_MAX_ERRORS 4
+struct debug_call {
+    const char *function;
+    size_t request;
+    slab_stack_t now;
+    unsigned nerr;
+    struct obj_error err[DEBUG_MAX_ERRORS];
+};
+
+/* SLAB_DEBUG from the environment (options.c reads it once). */
+void debug_parse(const char *spec);
+/* The switches SLAB_DEBUG gives the cache called `name`. */
+slab_flags_t debug_flags_for(const char *name);
+/* Whether SLAB_DEBUG asked for anything (cache-less errors then abort). */
+bool debug_env_active(void);
+/* A cache's layout with its debug geometry: false if no slab order fits. */
+bool debug_layout(struct slab_layout *l, size_t size, size_t align, slab_flags_t flags);
+void debug_slab_init(const struct slab_cache *c, struct slab_page *s);
+void debug_begin(const struct slab_cache *c, struct debug_call *dc, const char *function);
+void debug_alloc_locked(struct slab_cache *c, struct slab_page *s, void *obj,
+                        struct debug_call *dc);
+/* False (and an error recorded) when the object must not be freed. */
+bool debug_free_locked(struct slab_cache *c, struct slab_page *s, void *obj,
+                       struct debug_call *dc);
+void debug_end(const struct slab_cache *c, struct debug_call *dc);
+/* F: the slab's bitmap agrees with its count. */
+bool debug_slab_ok(const struct slab_cache *c, const struct slab_page *s);
+/* Fill in the object, offset and stacks of an error about p in slab s. */
+void debug_error_object(const struct slab_cache *c, const struct slab_page *s,
+                        struct obj_error *e);
+/* slab_verify(): every object's zones and poison, reported; under c->lock. */
+size_t debug_verify_slab(struct slab_cache *c, struct slab_page *s);
+/* Live objects of a debug cache, grouped by call site, as SLAB_ERR_LEAK
+ * reports (function: "slab_cache_destroy" or "exit").  No lock held. */
+size_t debug_report_leaks(struct slab_cache *c, const char *function);
+/* L: report the leaks of SLAB_LEAK_AT_EXIT caches at exit (registered once). */
+void debug_leaks_at_exit(void);
+/* The size usable at obj: what was asked for in a Z kmalloc class. */
+static inline size_t cache_usable(const struct slab_cache *c, const void *obj)
+{
+    if (likely(!c->layout.size_off))
+        return c->size;
+    return *(const uint32_t *)((const char *)obj + c->layout.size_off);
+}
+
 /* ---- report.c ---- */
 
 void slab_report(const slab_error_t *err);
+/* Report an error about an object (debug caches: object, offset, stacks). */
+void report_object(const char *function, const struct slab_cache *c, const struct obj_error *e,
+                   size_t count, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* While set, this thread's reports never abort (slab_verify). */
+extern __thread bool report_no_abort;
 void report_fork_prepare(void);
 void report_fork_parent(void);
 void slab_reportf(slab_error_kind_t kind, const char *function,

@@ -71,11 +71,10 @@ static struct slab_cache *class_cache(unsigned i)
             "kmalloc-14k", "kmalloc-16k", "kmalloc-20k", "kmalloc-24k", "kmalloc-28k",
             "kmalloc-32k",
         };
-        c = cache_create(names[i], class_size(i), class_align(i), 0, NULL, NULL, NULL, i);
-        if (c) {
-            c->flags |= CACHE_KMALLOC;
+        c = cache_create(names[i], class_size(i), class_align(i), CACHE_KMALLOC, NULL, NULL,
+                         NULL, i);
+        if (c)
             __atomic_store_n(&km_caches[i], c, __ATOMIC_RELEASE);
-        }
     }
     slab_unlock(&km_lock);
     return c;
@@ -114,8 +113,10 @@ static void *large_alloc(size_t n, size_t align)
     return p;
 }
 
-void *km_alloc_slow(size_t n)
+void *km_alloc_slow(size_t n, void *caller)
 {
+    api_note("slab_malloc", caller);
+    slab__call.request = n;
     if (n > KM_MAX)
         return large_alloc(n, PAGE_SIZE);
     struct slab_cache *c = class_cache(km_index(n));
@@ -165,7 +166,7 @@ static struct km_block km_lookup(const void *p, void *entry, const char *functio
     if (s) {
         b.kind = KM_OBJECT;
         b.page = s;
-        b.usable = s->cache->size;
+        b.usable = cache_usable(s->cache, p);
         return b;
     }
     struct slab_arena *a = entry;
@@ -222,14 +223,14 @@ size_t km_usable_slow(const void *p, void *entry, const char *function)
 
 /* ---- calloc, realloc, aligned ---- */
 
-void *km_calloc(size_t n, size_t size)
+void *km_calloc(size_t n, size_t size, void *caller)
 {
     size_t bytes;
     if (__builtin_mul_overflow(n, size, &bytes)) {
         errno = ENOMEM;
         return NULL;
     }
-    void *p = km_alloc(bytes);
+    void *p = km_alloc_at(bytes, caller);
     /* A huge mapping is fresh from the page source, which zeroes. */
     if (p && bytes <= SLAB_HUGE_THRESHOLD)
         memset(p, 0, bytes);
@@ -242,7 +243,7 @@ static bool fits_in_place(const struct km_block *b, size_t size)
     switch (b->kind) {
     case KM_OBJECT: {
         const struct slab_cache *c = b->page->cache;
-        if (size > c->size)
+        if (size > c->size || (c->flags & SLAB_DEBUG_FLAGS)) /* debug: always a new object */
             return false;
         /* a class keeps what it would be asked for; other caches keep
          * anything that fits */
@@ -264,12 +265,12 @@ static bool fits_in_place(const struct km_block *b, size_t size)
     }
 }
 
-void *km_realloc(void *p, size_t size, const char *function)
+void *km_realloc(void *p, size_t size, const char *function, void *caller)
 {
     if (!p)
-        return km_alloc(size);
+        return km_alloc_at(size, caller);
     if (size == 0) {
-        km_free(p, function);
+        km_free_at(p, function, caller);
         return NULL;
     }
     void *entry = map_entry(p);
@@ -280,23 +281,24 @@ void *km_realloc(void *p, size_t size, const char *function)
     }
     if (fits_in_place(&b, size))
         return p;
-    void *q = km_alloc(size);
+    void *q = km_alloc_at(size, caller);
     if (!q)
         return NULL;
     memcpy(q, p, b.usable < size ? b.usable : size);
+    api_note(function, caller);
     km_release(p, &b);
     return q;
 }
 
-void *km_aligned(size_t align, size_t size)
+void *km_aligned(size_t align, size_t size, void *caller)
 {
     if (align <= 16)
-        return km_alloc(align > 8 && size < 16 ? 16 : size);
+        return km_alloc_at(align > 8 && size < 16 ? 16 : size, caller);
     if (align <= PAGE_SIZE && size <= KM_MAX) {
         unsigned i = km_index(size);
         while (class_align(i) < align)
             i++;
-        return km_alloc(class_size(i));
+        return km_alloc_at(class_size(i), caller);
     }
     return large_alloc(size, align > PAGE_SIZE ? align : PAGE_SIZE);
 }
@@ -309,8 +311,8 @@ void slab_free(void *ptr)
     if (ptr)
         km_free(ptr, __func__);
 }
-void *slab_calloc(size_t n, size_t size) { return km_calloc(n, size); }
-void *slab_realloc(void *ptr, size_t size) { return km_realloc(ptr, size, __func__); }
+void *slab_calloc(size_t n, size_t size) { return km_calloc(n, size, CALLER); }
+void *slab_realloc(void *ptr, size_t size) { return km_realloc(ptr, size, __func__, CALLER); }
 /* Unlike the fast paths, this checks that a slab pointer starts an object. */
 size_t slab_usable_size(const void *ptr)
 {
@@ -323,7 +325,7 @@ size_t slab_usable_size(const void *ptr)
                      "%p is not the start of an object", ptr);
         return 0;
     }
-    return s ? s->cache->size : km_usable_slow(ptr, entry, __func__);
+    return s ? cache_usable(s->cache, ptr) : km_usable_slow(ptr, entry, __func__);
 }
 
 void *slab_aligned_alloc(size_t align, size_t size)
@@ -334,7 +336,7 @@ void *slab_aligned_alloc(size_t align, size_t size)
         errno = EINVAL;
         return NULL;
     }
-    return km_aligned(align, size);
+    return km_aligned(align, size, CALLER);
 }
 
 size_t slab_size_class_count(void) { return KM_CLASSES; }

@@ -36,20 +36,26 @@ static inline unsigned km_index(size_t n)
     return 4 * k - 23 + (unsigned)((n - 1) >> (k - 2));
 }
 
-void *km_alloc_slow(size_t n);
+/* caller: the program's return address, for debug caches' call stacks */
+void *km_alloc_slow(size_t n, void *caller);
 void km_free_slow(void *p, void *entry, const char *function);
 
 /* Class i's slot is slot i of chunk 0: no cache pointer is needed until
  * the slow path (an empty slot, as every slot starts, sends it there). */
-static inline void *km_alloc(size_t n)
+static inline __attribute__((always_inline)) void *km_alloc_at(size_t n, void *caller)
 {
     if (likely(n <= KM_MAX)) {
         void *p = slot_alloc_fast(tcache_slot_id(km_index(n)));
         if (likely(p != NULL))
             return p;
     }
-    return km_alloc_slow(n);
+    return km_alloc_slow(n, caller);
 }
+
+/* The program's return address, when used in an API function: what a
+ * debug cache's call stacks start from.  Read on slow paths only. */
+#define CALLER __builtin_return_address(0)
+#define km_alloc(n) km_alloc_at((n), CALLER)
 
 /* The slab page heading the slab that holds p, given p's arena entry,
  * or NULL when p is not in a slab. */
@@ -67,7 +73,8 @@ static inline struct slab_page *km_slab_of(const void *p, void *entry)
 
 /* Every page of a slab carries its cache's slot id, so the magazine is
  * found from the page descriptor without touching the cache. */
-static inline void km_free(void *p, const char *function)
+static inline __attribute__((always_inline)) void km_free_at(void *p, const char *function,
+                                                             void *caller)
 {
     void *entry = map_entry(p);
     if (likely(entry && !((uintptr_t)entry & MAP_HUGE))) {
@@ -77,12 +84,14 @@ static inline void km_free(void *p, const char *function)
         if (likely(kind == PG_SLAB || kind == PG_TAIL)) {
             if (likely(slot_free_fast(tcache_slot_id(pg->slot_id), p)))
                 return;
+            api_note(function, caller);
             tcache_free_slow(kind == PG_TAIL ? pg->head->cache : pg->cache, p);
             return;
         }
     }
     km_free_slow(p, entry, function);
 }
+#define km_free(p, function) km_free_at((p), (function), CALLER)
 
 size_t km_usable_slow(const void *p, void *entry, const char *function);
 
@@ -91,13 +100,13 @@ static inline size_t km_usable(const void *p, const char *function)
     void *entry = map_entry(p);
     struct slab_page *s = km_slab_of(p, entry);
     if (likely(s != NULL))
-        return s->cache->size;
+        return cache_usable(s->cache, p);
     return km_usable_slow(p, entry, function);
 }
 
-void *km_calloc(size_t n, size_t size);
-void *km_realloc(void *p, size_t size, const char *function);
+void *km_calloc(size_t n, size_t size, void *caller);
+void *km_realloc(void *p, size_t size, const char *function, void *caller);
 /* align: a power of two. */
-void *km_aligned(size_t align, size_t size);
+void *km_aligned(size_t align, size_t size, void *caller);
 
 #endif /* SLAB_KMALLOC_H */

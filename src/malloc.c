@@ -28,9 +28,9 @@ PUBLIC void free(void *ptr)
         km_free(ptr, "free");
 }
 
-PUBLIC void *calloc(size_t n, size_t size) { return km_calloc(n, size); }
+PUBLIC void *calloc(size_t n, size_t size) { return km_calloc(n, size, CALLER); }
 
-PUBLIC void *realloc(void *ptr, size_t size) { return km_realloc(ptr, size, "realloc"); }
+PUBLIC void *realloc(void *ptr, size_t size) { return km_realloc(ptr, size, "realloc", CALLER); }
 
 PUBLIC void *reallocarray(void *ptr, size_t n, size_t size)
 {
@@ -39,7 +39,7 @@ PUBLIC void *reallocarray(void *ptr, size_t n, size_t size)
         errno = ENOMEM;
         return NULL;
     }
-    return km_realloc(ptr, bytes, "reallocarray");
+    return km_realloc(ptr, bytes, "reallocarray", CALLER);
 }
 
 static bool power_of_two(size_t x) { return x && !(x & (x - 1)); }
@@ -49,7 +49,7 @@ PUBLIC int posix_memalign(void **out, size_t align, size_t size)
     if (!power_of_two(align) || align % sizeof(void *))
         return EINVAL;
     int saved = errno; /* reports its error by value, errno untouched */
-    void *p = km_aligned(align, size);
+    void *p = km_aligned(align, size, CALLER);
     errno = saved;
     if (!p)
         return ENOMEM;
@@ -63,7 +63,7 @@ PUBLIC void *aligned_alloc(size_t align, size_t size)
         errno = EINVAL;
         return NULL;
     }
-    return km_aligned(align, size);
+    return km_aligned(align, size, CALLER);
 }
 
 /* glibc's memalign rounds an alignment that is not a power of two up to
@@ -77,10 +77,10 @@ PUBLIC void *memalign(size_t align, size_t size)
     size_t a = 1;
     while (a < align)
         a <<= 1;
-    return km_aligned(a, size);
+    return km_aligned(a, size, CALLER);
 }
 
-PUBLIC void *valloc(size_t size) { return km_aligned(PAGE_SIZE, size); }
+PUBLIC void *valloc(size_t size) { return km_aligned(PAGE_SIZE, size, CALLER); }
 
 PUBLIC void *pvalloc(size_t size)
 {
@@ -89,7 +89,7 @@ PUBLIC void *pvalloc(size_t size)
         errno = ENOMEM;
         return NULL;
     }
-    return km_aligned(PAGE_SIZE, rounded ? rounded : PAGE_SIZE);
+    return km_aligned(PAGE_SIZE, rounded ? rounded : PAGE_SIZE, CALLER);
 }
 
 PUBLIC size_t malloc_usable_size(void *ptr)
@@ -101,14 +101,16 @@ PUBLIC size_t malloc_usable_size(void *ptr)
 PUBLIC void free_sized(void *ptr, size_t size)
 {
     (void)size;
-    free(ptr);
+    if (ptr)
+        km_free(ptr, "free_sized");
 }
 
 PUBLIC void free_aligned_sized(void *ptr, size_t align, size_t size)
 {
     (void)align;
     (void)size;
-    free(ptr);
+    if (ptr)
+        km_free(ptr, "free_aligned_sized");
 }
 
 /* glibc's: give memory back to the system; 1 if any was. */

@@ -72,6 +72,7 @@ static void read_env(void)
         else
             stats_live_ms = (unsigned)x;
     }
+    debug_parse(getenv("SLAB_DEBUG"));
     const char *v = getenv("SLAB_STATS");
     if (v && *v) {
         if (strcmp(v, "json") == 0)

@@ -5,14 +5,23 @@
  * message naming the API call, the cache and the address.  It goes to the
  * program's hook if one is set, else to stderr as
  *     libslab: <call>: <message>
- * Reports may be made with internal locks held (slab_verify), so a hook
- * must not call back into libslab.  Reporting never allocates.
+ * followed, for an error about an object of a debug cache, by lines
+ * giving the object, the offset and the stacks of its last allocation
+ * and free.  Reports may be made with internal locks held (slab_verify),
+ * so a hook must not call back into libslab.  Reporting never allocates.
+ *
+ * Then the abort policy: a memory error (any kind but a bad argument, a
+ * busy cache or a leak) about a debug cache, or about a pointer of no
+ * cache while SLAB_DEBUG is set, aborts the process once reported, unless
+ * options.debug_abort is 0 or the report comes from slab_verify().
  */
 #include "internal.h"
 
+#include <execinfo.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 struct hook {
@@ -21,6 +30,7 @@ struct hook {
 };
 
 static slab_lock_t hook_lock = SLAB_LOCK_INIT;
+__thread bool report_no_abort __attribute__((tls_model("initial-exec")));
 static struct hook hook;
 
 void slab_set_error_hook(slab_error_hook_t fn, void *arg)
@@ -49,6 +59,28 @@ const char *slab_error_kind_name(slab_error_kind_t kind)
     return "unknown error";
 }
 
+static void put(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void put(const char *fmt, ...)
+{
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        (void)!write(STDERR_FILENO, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+}
+
+static void put_stack(const char *what, const slab_stack_t *st)
+{
+    if (!st)
+        return;
+    put("    last %s by thread %lu at %llu ms:\n", what, st->thread,
+        (unsigned long long)st->when_ms);
+    /* backtrace_symbols_fd() writes without allocating */
+    backtrace_symbols_fd(st->pc, (int)st->depth, STDERR_FILENO);
+}
+
 void slab_report(const slab_error_t *err)
 {
     slab_lock(&hook_lock);
@@ -58,24 +90,34 @@ void slab_report(const slab_error_t *err)
         h.fn(err, h.arg);
         return;
     }
-    char line[512];
-    int n = snprintf(line, sizeof line, "libslab: %s: %s\n", err->function, err->message);
-    if (n > 0)
-        (void)!write(STDERR_FILENO, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+    put("libslab: %s: %s\n", err->function, err->message);
+    if (err->object)
+        put("    object %p, offset %ld\n", err->object, err->offset);
+    put_stack("allocated", err->alloc);
+    put_stack("freed", err->free);
 }
 
-void slab_reportf(slab_error_kind_t kind, const char *function,
-                  const struct slab_cache *cache, const struct slab_cache *owner,
-                  const void *ptr, size_t count, const char *fmt, ...)
+static bool must_abort(slab_error_kind_t kind, const struct slab_cache *cache,
+                       const struct slab_cache *owner)
+{
+    if (kind == SLAB_ERR_INVALID_ARG || kind == SLAB_ERR_BUSY || kind == SLAB_ERR_LEAK ||
+        report_no_abort || !options_debug_abort())
+        return false;
+    if (!cache && !owner)
+        return debug_env_active();
+    return (cache && (cache->flags & SLAB_DEBUG_FLAGS)) ||
+           (owner && (owner->flags & SLAB_DEBUG_FLAGS));
+}
+
+static void report_v(slab_error_kind_t kind, const char *function, const struct slab_cache *cache,
+                     const struct slab_cache *owner, const void *ptr, size_t count,
+                     const struct obj_error *e, const char *fmt, va_list ap)
 {
     char msg[384];
     int n = 0;
     if (cache)
         n = snprintf(msg, sizeof msg, "cache '%s': ", cache->name);
-    va_list ap;
-    va_start(ap, fmt);
     vsnprintf(msg + n, sizeof msg - (size_t)n, fmt, ap);
-    va_end(ap);
     slab_error_t err = {
         .kind = kind,
         .function = function,
@@ -85,7 +127,34 @@ void slab_reportf(slab_error_kind_t kind, const char *function,
         .count = count,
         .message = msg,
     };
+    if (e) {
+        err.object = e->object;
+        err.offset = e->offset;
+        err.alloc = e->has_alloc ? &e->alloc : NULL;
+        err.free = e->has_free ? &e->free : NULL;
+    }
     slab_report(&err);
+    if (must_abort(kind, cache, owner))
+        abort();
+}
+
+void slab_reportf(slab_error_kind_t kind, const char *function,
+                  const struct slab_cache *cache, const struct slab_cache *owner,
+                  const void *ptr, size_t count, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    report_v(kind, function, cache, owner, ptr, count, NULL, fmt, ap);
+    va_end(ap);
+}
+
+void report_object(const char *function, const struct slab_cache *c, const struct obj_error *e,
+                   size_t count, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    report_v(e->kind, function, c, e->owner, e->ptr, count, e, fmt, ap);
+    va_end(ap);
 }
 
 void report_fork_prepare(void) { slab_lock(&hook_lock); }

@@ -45,6 +45,7 @@ bool slab_layout_compute(struct slab_layout *l, size_t size, size_t align)
         size_t leftover = bytes - objs * stride - words * 8;
         if (leftover * 8 > bytes)
             continue;
+        *l = (struct slab_layout){0}; /* no debug geometry (debug_layout adds it) */
         l->stride = stride;
         l->recip = (((uint64_t)1 << 32) + stride - 1) / stride;
         l->order = order;
@@ -75,7 +76,7 @@ struct slab_page *slab_create(struct slab_cache *c, unsigned colour, bool *ctor_
         return NULL;
     char *base = page_address(s);
     s->cache = c;
-    s->s_mem = base + (size_t)colour * l->colour_step;
+    s->s_mem = base + (size_t)colour * l->colour_step + l->red_left;
     s->inuse = 0;
     s->hint = 0;
     s->slot_id = (uint16_t)c->id;
@@ -88,6 +89,8 @@ struct slab_page *slab_create(struct slab_cache *c, unsigned colour, bool *ctor_
     if (l->objs % 64)
         s->map[words - 1] = ((uint64_t)1 << (l->objs % 64)) - 1;
     set_tails(s, l->order, PG_TAIL);
+    if (c->flags & SLAB_DEBUG_FLAGS)
+        debug_slab_init(c, s);
 
     if (c->ctor) {
         for (size_t i = 0; i < l->objs; i++) {
@@ -132,7 +135,7 @@ size_t slab_verify_one(const struct slab_cache *c, struct slab_page *s)
     for (size_t i = 1; i < ((size_t)1 << l->order); i++)
         if (page_kind(&s[i]) != PG_TAIL || s[i].head != s)
             CORRUPT(base, i, "slab %p: page %zu is not a tail of it", (void *)base, i);
-    size_t colour_off = (size_t)(s->s_mem - base);
+    size_t colour_off = (size_t)(s->s_mem - base) - l->red_left;
     if (colour_off % l->colour_step || colour_off / l->colour_step >= l->colours)
         CORRUPT(base, colour_off, "slab %p: first object at bad offset %zu", (void *)base, colour_off);
     size_t free_objs = 0, words = l->map_words ? l->map_words : 1;

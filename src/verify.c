@@ -4,8 +4,11 @@
  * The buddy allocator checks its free lists and arenas (buddy_verify);
  * here each cache's lists are walked under its lock: every slab is on the
  * list its use count says, its bitmap agrees with that count, and the
- * cache's active and total counts are the sums over its slabs.  Each
- * problem is reported as SLAB_ERR_CORRUPT; the count is returned.
+ * cache's active and total counts are the sums over its slabs; in debug
+ * caches every object's red zones and every free object's poison are
+ * checked too (debug.c).  Each problem is reported (SLAB_ERR_CORRUPT,
+ * SLAB_ERR_REDZONE, SLAB_ERR_POISON) and none aborts; the count is
+ * returned.
  */
 #include "internal.h"
 
@@ -21,6 +24,8 @@ static void verify_cache(struct slab_cache *c, void *arg)
         size_t n = 0;
         for (struct slab_page *s = c->lists[l].first; s; s = s->next, n++) {
             *problems += slab_verify_one(c, s);
+            if (c->flags & SLAB_DEBUG_FLAGS)
+                *problems += debug_verify_slab(c, s);
             unsigned want = s->inuse == 0 ? SL_FREE
                             : s->inuse == c->layout.objs ? SL_FULL : SL_PARTIAL;
             if (s->list != l || want != l) {
@@ -51,7 +56,10 @@ static void verify_cache(struct slab_cache *c, void *arg)
 
 size_t slab_verify(void)
 {
+    bool nested = report_no_abort;
+    report_no_abort = true; /* verify reports; it never aborts */
     size_t problems = buddy_verify();
     cache_for_each(verify_cache, &problems);
+    report_no_abort = nested;
     return problems;
 }
