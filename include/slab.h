@@ -74,7 +74,7 @@ typedef unsigned int slab_flags_t;
  *                               on every free, and the cache's whole
  *                               structure by slab_verify()
  *   Z  SLAB_RED_ZONE            guard bytes before and after each object
- *                               (0xbb while live, 0xcc while free), checked
+ *                               (0xcc while live, 0xbb while free), checked
  *                               on free, on allocation and by slab_verify();
  *                               for the malloc size classes the zone starts
  *                               at the size asked for, not the class size
