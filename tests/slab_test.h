@@ -2,8 +2,10 @@
  * slab_test.h - helpers shared by the libslab tests (header only).
  *
  *   - an error hook that records every report (kind, function, cache,
- *     owner, pointer, count, message) so a test can assert what was
- *     reported, and that nothing else was;
+ *     owner, pointer, count, message; for debug caches the object, the
+ *     offset and the call stacks) so a test can assert what was
+ *     reported, and that nothing else was; the first reports one by one
+ *     and a count of each kind;
  *   - buddy accounting: pages in use, and a check of the invariants that
  *     slab_buddy_info() must always satisfy;
  *   - every free page of the buddy allocator held, so that the next
@@ -36,6 +38,28 @@
 /* ------------------------------------------------------------------ */
 /* Error capture                                                        */
 
+#define TEST_ERR_KINDS 32
+#define TEST_ERR_HISTORY 16
+
+/* One report as the hook saw it. */
+typedef struct test_error_entry {
+    slab_error_kind_t kind;
+    int has_function, has_cache, has_owner;
+    char function[64];
+    char cache[64];
+    char owner[64];
+    const void *ptr;
+    size_t n;
+    const void *object;
+    long offset;
+    int has_alloc, has_free;
+    unsigned alloc_depth, free_depth;
+    const void *alloc_pc0, *free_pc0;
+    unsigned long alloc_thread, free_thread;
+    uint64_t alloc_when_ms, free_when_ms;
+    char message[256];
+} test_error_entry_t;
+
 typedef struct test_error_log {
     unsigned count;          /* reports since the last reset */
     unsigned bad_arg;        /* reports that came with the wrong hook arg */
@@ -48,6 +72,22 @@ typedef struct test_error_log {
     const void *ptr;
     size_t n;
     char message[1024];
+    /* debug caches: the object, the offset of the damage, and what was
+     * known of its last allocation and free (stack depth, innermost pc,
+     * thread, time) */
+    const void *object;
+    long offset;
+    int has_alloc, has_free;
+    unsigned alloc_depth, free_depth;
+    const void *alloc_pc0, *free_pc0;
+    unsigned long alloc_thread, free_thread;
+    uint64_t alloc_when_ms, free_when_ms;
+    /* reports per kind since the last reset (kinds beyond the table are
+     * counted in kinds[0]) */
+    unsigned kinds[TEST_ERR_KINDS];
+    /* the first TEST_ERR_HISTORY reports since the last reset, in order
+     * (count may be larger; entries beyond are not kept) */
+    test_error_entry_t entries[TEST_ERR_HISTORY];
 } test_error_log_t;
 
 static test_error_log_t test_err;
@@ -62,6 +102,17 @@ static inline void test_copy_str(char *dst, size_t cap, const char *src, int *ha
     } else {
         dst[0] = '\0';
     }
+}
+
+/* What a report says of one call stack (SLAB_STORE_USER). */
+static inline void test_copy_stack(const slab_stack_t *st, int *has, unsigned *depth,
+                                   const void **pc0, unsigned long *thread, uint64_t *when)
+{
+    *has = st != NULL;
+    *depth = st ? st->depth : 0;
+    *pc0 = st && st->depth > 0 ? st->pc[0] : NULL;
+    *thread = st ? st->thread : 0;
+    *when = st ? st->when_ms : 0;
 }
 
 static inline void test_error_hook(const slab_error_t *e, void *arg)
@@ -82,6 +133,31 @@ static inline void test_error_hook(const slab_error_t *e, void *arg)
         test_err.message[sizeof test_err.message - 1] = '\0';
     } else {
         test_err.message[0] = '\0';
+    }
+    test_err.object = e->object;
+    test_err.offset = e->offset;
+    test_copy_stack(e->alloc, &test_err.has_alloc, &test_err.alloc_depth, &test_err.alloc_pc0,
+                    &test_err.alloc_thread, &test_err.alloc_when_ms);
+    test_copy_stack(e->free, &test_err.has_free, &test_err.free_depth, &test_err.free_pc0,
+                    &test_err.free_thread, &test_err.free_when_ms);
+    unsigned k = (unsigned)e->kind;
+    test_err.kinds[k < TEST_ERR_KINDS ? k : 0]++;
+    if (test_err.count <= TEST_ERR_HISTORY) {
+        test_error_entry_t *t = &test_err.entries[test_err.count - 1];
+        t->kind = e->kind;
+        test_copy_str(t->function, sizeof t->function, e->function, &t->has_function);
+        test_copy_str(t->cache, sizeof t->cache, e->cache, &t->has_cache);
+        test_copy_str(t->owner, sizeof t->owner, e->owner, &t->has_owner);
+        t->ptr = e->ptr;
+        t->n = e->count;
+        t->object = e->object;
+        t->offset = e->offset;
+        test_copy_stack(e->alloc, &t->has_alloc, &t->alloc_depth, &t->alloc_pc0,
+                        &t->alloc_thread, &t->alloc_when_ms);
+        test_copy_stack(e->free, &t->has_free, &t->free_depth, &t->free_pc0, &t->free_thread,
+                        &t->free_when_ms);
+        int unused;
+        test_copy_str(t->message, sizeof t->message, e->message, &unused);
     }
     pthread_mutex_unlock(&test_err_lock);
 }
@@ -128,6 +204,50 @@ static inline unsigned test_errors_count(void)
         if (test_err.count != 0)                                                  \
             fail_msg("expected no report, got %u (last: %s: %s)", test_err.count, \
                      slab_error_kind_name(test_err.kind), test_err.message);      \
+    } while (0)
+
+/* Reports of `kind` since the last reset. */
+static inline unsigned test_errors_of_kind(slab_error_kind_t kind)
+{
+    unsigned k = (unsigned)kind;
+    pthread_mutex_lock(&test_err_lock);
+    unsigned n = test_err.kinds[k < TEST_ERR_KINDS ? k : 0];
+    pthread_mutex_unlock(&test_err_lock);
+    return n;
+}
+
+/* Report i (0 = the first) since the last reset; fails the test when
+ * there were not that many, or it was not kept. */
+static inline const test_error_entry_t *test_error_nth(unsigned i)
+{
+    if (i >= test_err.count || i >= TEST_ERR_HISTORY)
+        fail_msg("report %u asked for; %u reported (%u kept)", i, test_err.count,
+                 (unsigned)TEST_ERR_HISTORY);
+    return &test_err.entries[i];
+}
+
+/* Exactly one report since the last reset, of `kind`, made by API entry
+ * `function` against cache `cache_` about object `object_`, the damage
+ * at `offset_` from its start (debug caches).  The log is left as it is,
+ * for the caller to check the stacks and reset. */
+#define expect_debug_error(kind_, function_, cache_, object_, offset_)             \
+    do {                                                                          \
+        expect_one_error(kind_);                                                  \
+        if (strcmp(test_err.function, (function_)) != 0)                          \
+            fail_msg("%s reported by '%s', want '%s': %s",                        \
+                     slab_error_kind_name(kind_), test_err.function, (function_), \
+                     test_err.message);                                           \
+        if (!test_err.has_cache || strcmp(test_err.cache, (cache_)) != 0)         \
+            fail_msg("%s reported against cache '%s', want '%s': %s",             \
+                     slab_error_kind_name(kind_),                                 \
+                     test_err.has_cache ? test_err.cache : "(none)", (cache_),    \
+                     test_err.message);                                           \
+        if (test_err.object != (const void *)(object_))                           \
+            fail_msg("%s about object %p, want %p: %s", slab_error_kind_name(kind_), \
+                     test_err.object, (const void *)(object_), test_err.message);  \
+        if (test_err.offset != (long)(offset_))                                   \
+            fail_msg("%s at offset %ld, want %ld: %s", slab_error_kind_name(kind_), \
+                     test_err.offset, (long)(offset_), test_err.message);         \
     } while (0)
 
 /* slab_verify() finds nothing; otherwise fail with its last report. */
