@@ -267,6 +267,7 @@ static struct slab_page *free_target(struct slab_cache *c, const void *p, size_t
     if (s->cache != c) {
         err->kind = SLAB_ERR_WRONG_CACHE;
         err->owner = s->cache;
+        err->object = p;
         return NULL;
     }
     if (unlikely(c->flags & SLAB_CONSISTENCY_CHECKS) && !debug_slab_ok(c, s)) {

@@ -16,7 +16,7 @@
  * stderr.  A child checks its own facts and says which failed on stdout,
  * or prints what the parent is to check.
  *
- * The layout facts used (red zone bytes 0xbb live and 0xcc free, poison
+ * The layout facts used (red zone bytes 0xcc live and 0xbb free, poison
  * 0x6b with a last byte 0xa5 and 0x5a for new objects, the free bitmap at
  * the end of a slab of more than 64 objects) are the ones slab.h and the
  * slab layer document.
@@ -39,8 +39,8 @@ extern char **environ;
 #define DBG_L SLAB_LEAK_AT_EXIT
 #define DBG_FZPU (DBG_F | DBG_Z | DBG_P | DBG_U)
 
-#define RZ_LIVE 0xbb
-#define RZ_FREE 0xcc
+#define RZ_LIVE 0xcc
+#define RZ_FREE 0xbb
 #define POISON_FREE 0x6b
 #define POISON_END 0xa5
 #define POISON_NEW 0x5a
