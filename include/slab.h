@@ -163,7 +163,8 @@ SLAB_API int slab_cache_destroy(slab_cache_t *cache);
 /* Under memory pressure (the page source failing), libslab calls every
  * cache's reclaim callback, then reaps, before it gives up.  The callback
  * may free objects; it must not create or destroy caches.  fn NULL
- * removes it. */
+ * removes it; a callback that another thread has already picked up may
+ * still run once after the removal returns. */
 SLAB_API int slab_cache_set_reclaim(slab_cache_t *cache, void (*fn)(void *arg), void *arg);
 
 SLAB_API const char *slab_cache_name(const slab_cache_t *cache);

@@ -29,15 +29,17 @@ static pthread_once_t env_once = PTHREAD_ONCE_INIT;
 /* The fault options change together (fault.c restarts its sequence). */
 static slab_lock_t fault_lock = SLAB_LOCK_INIT;
 
-static bool env_uint(const char *name, unsigned long *out)
+/* A decimal number up to max from the environment; anything else is
+ * reported and ignored. */
+static bool env_number(const char *name, unsigned long long max, unsigned long long *out)
 {
     const char *v = getenv(name);
     if (!v || !*v)
         return false;
     char *end;
     errno = 0;
-    unsigned long x = strtoul(v, &end, 10);
-    if (errno || *end || x > 0xffffffffUL) {
+    unsigned long long x = strtoull(v, &end, 10);
+    if (errno || *end || x > max || *v == '-') {
         slab_reportf(SLAB_ERR_INVALID_ARG, "environment", NULL, NULL, NULL, 0,
                      "%s=%s is not a number; ignored", name, v);
         return false;
@@ -46,14 +48,19 @@ static bool env_uint(const char *name, unsigned long *out)
     return true;
 }
 
+static bool env_uint(const char *name, unsigned long long *out)
+{
+    return env_number(name, 0xffffffffULL, out);
+}
+
 static void read_env(void)
 {
-    unsigned long x;
+    unsigned long long x;
     if (env_uint("SLAB_MAGAZINES", &x))
         opts.magazines = x != 0;
     if (env_uint("SLAB_REAP_INTERVAL", &x))
         opts.reap_interval_ms = (unsigned)x;
-    if (env_uint("SLAB_DEPOT_BYTES", &x))
+    if (env_number("SLAB_DEPOT_BYTES", SIZE_MAX, &x))
         opts.depot_bytes = x;
     if (env_uint("SLAB_DEBUG_ABORT", &x))
         opts.debug_abort = x != 0;
@@ -61,7 +68,7 @@ static void read_env(void)
         opts.fault_every = (unsigned)x;
     if (env_uint("SLAB_FAULT_ONE_IN", &x))
         opts.fault_one_in = (unsigned)x;
-    if (env_uint("SLAB_FAULT_SEED", &x))
+    if (env_number("SLAB_FAULT_SEED", UINT64_MAX, &x))
         opts.fault_seed = x;
     if (env_uint("SLAB_STATS_LIVE", &x))
         stats_live = x != 0;

@@ -95,10 +95,14 @@ struct reclaim_batch {
 static void collect_reclaim(struct slab_cache *c, void *arg)
 {
     struct reclaim_batch *b = arg;
-    if (!c->reclaim)
+    /* fn and arg change together under the cache lock */
+    slab_lock(&c->lock);
+    struct reclaim_call call = {c->reclaim, c->reclaim_arg};
+    slab_unlock(&c->lock);
+    if (!call.fn)
         return;
     if (b->seen++ >= b->skip && b->n < RECLAIM_BATCH)
-        b->calls[b->n++] = (struct reclaim_call){c->reclaim, c->reclaim_arg};
+        b->calls[b->n++] = call;
 }
 
 bool reap_for_memory(void)

@@ -314,19 +314,11 @@ static void test_environment(void **state)
     assert_int_equal(run_env_child("0", "0", "7", "0", "0", "7"), 0);
 }
 
-/*
- * The seed is 64 bits wide (slab_options_t.fault_seed is a uint64_t), but
- * the environment reader takes at most 32 bits: SLAB_FAULT_SEED above
- * 4294967295 is reported as "not a number" and ignored, so the seed stays
- * 0 (src/options.c, env_uint() caps every variable at 0xffffffff and
- * read_env() reads SLAB_FAULT_SEED, and SLAB_DEPOT_BYTES, through it).
- * Skipped until options.c reads SLAB_FAULT_SEED as 64 bits; remove the
- * skip() then.
- */
+/* The seed is 64 bits wide (slab_options_t.fault_seed is a uint64_t), in
+ * the environment too. */
 static void test_environment_seed_64(void **state)
 {
     (void)state;
-    skip();
     assert_int_equal(run_env_child(NULL, "4", "18446744073709551557", "0", "4",
                                    "18446744073709551557"),
                      0);
@@ -1259,17 +1251,11 @@ static void test_reclaim(void **state)
 }
 
 /*
- * A reclaim callback changed while another thread runs out of memory.
- * slab_cache_set_reclaim() stores the callback and its argument under
- * the cache's lock (src/cache.c), but reap_for_memory() reads them, in
- * collect_reclaim() (src/reap.c), under the lock of the list of caches
- * only, so the two race: the reader can pair the new callback with the
- * old argument (or the old one with the new), and can even test the
- * callback non-NULL and then copy the NULL that a removal stored, then
- * call it.  ThreadSanitizer reports the race at once; natively a torn
- * pair shows up as a callback called with another one's argument.
- * Skipped until the two sides take the same lock (or the pair is
- * published as one); remove the skip() then.
+ * A reclaim callback changed while another thread runs out of memory:
+ * the callback and its argument are read as the pair they were set as,
+ * and a removed callback is never called as NULL.  (Before the reader
+ * took the cache's lock, it paired a new callback with an old argument,
+ * and ThreadSanitizer reported the race at once.)
  */
 static int race_token_a, race_token_b;
 static atomic_long race_calls, race_mismatches;
@@ -1310,7 +1296,6 @@ static void *race_setter(void *arg)
 static void test_set_reclaim_race(void **state)
 {
     (void)state;
-    skip();
     slab_options_t saved;
     slab_get_options(&saved);
     clean_run();
