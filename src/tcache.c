@@ -27,9 +27,12 @@
  * it, as in Linux; statistics read only the counters, with relaxed
  * atomics).  A thread's slots go back to the depots when it exits,
  * through a thread-specific-data destructor, whether or not it calls
- * libslab again.  A slow path marks its slot busy while it changes it, so
- * that the child of a fork() can tell a slot caught mid-change and leave
- * it alone rather than return a magazine twice.
+ * libslab again.  A slow path takes the magazines out of its slot and
+ * marks the slot busy until it puts them back, so that code it runs on
+ * the same thread (reclaim callbacks, constructors, destructors) finds an
+ * empty slot it must not use, the reap under memory pressure leaves the
+ * slot alone, and the child of a fork() can tell a slot caught mid-change
+ * rather than return a magazine twice.
  */
 #include "internal.h"
 
@@ -198,9 +201,18 @@ static struct mag_slot *slot_get(struct slab_cache *c)
             memset(&chunk[k], 0, sizeof chunk[k]);
             slot_reset(&chunk[k]);
         }
+        /* A reclaim callback run while the chunk was allocated may have
+         * made one already (freeing objects of a cache in it): that one
+         * stays, with what its slots hold. */
         slab_lock(&tc_lock); /* ordered against a concurrent flush */
-        __atomic_store_n(&t->chunk[c->id / TC_CHUNK], chunk, __ATOMIC_RELEASE);
+        struct mag_slot *had = t->chunk[c->id / TC_CHUNK];
+        if (!had)
+            __atomic_store_n(&t->chunk[c->id / TC_CHUNK], chunk, __ATOMIC_RELEASE);
         slab_unlock(&tc_lock);
+        if (had) {
+            cache_free_batch(chunk_cache, (void *const *)&chunk, 1);
+            chunk = had;
+        }
     }
     struct mag_slot *s = &chunk[c->id % TC_CHUNK];
     if (s->cache != c)
@@ -252,16 +264,54 @@ static void *alloc_direct(struct slab_cache *c)
     return obj;
 }
 
-/* A slow path changes several fields of the slot; fork() may copy the
- * process at any moment, so the slot says when it is inconsistent. */
-static inline void slot_begin(struct mag_slot *s)
+/*
+ * A slow path takes the slot's magazines out of it and works on its own
+ * copy `w`, leaving the slot empty and marked busy until it puts them
+ * back.  What it calls may run the program's code on this thread: a
+ * reclaim callback when memory is short (growing the cache, allocating a
+ * magazine), a constructor or destructor.  That code may allocate and
+ * free objects of the same cache: the empty slot sends them to the slow
+ * path, which finds the slot busy and goes to the slab layer; and the
+ * reap that follows the callbacks leaves a busy slot alone.  So no one
+ * but the slow path touches its magazines, and no one writes into the
+ * one it is filling.  fork() may copy the process at any moment: the
+ * child leaves a busy slot alone (what the slow path held is lost to the
+ * child, nothing is returned twice).
+ */
+static inline void slot_take(struct mag_slot *s, struct mag_slot *w)
 {
     __atomic_store_n(&s->busy, 1, __ATOMIC_RELAXED);
     __atomic_thread_fence(__ATOMIC_RELEASE);
+    w->loaded = s->loaded;
+    w->rounds = s->rounds;
+    w->size = s->size;
+    w->prev = s->prev;
+    w->prev_full = s->prev_full;
+    w->alloc_hit = w->alloc_miss = w->free_hit = w->free_miss = 0;
+    slot_reset(s);
 }
 
-static inline void slot_end(struct mag_slot *s)
+static inline void counter_add_n(uint64_t *c, uint64_t n)
 {
+    if (n)
+        __atomic_store_n(c, __atomic_load_n(c, __ATOMIC_RELAXED) + n, __ATOMIC_RELAXED);
+}
+
+/* Put the magazines back (a shrink from a callback may have flushed the
+ * empty slot and unhooked it from c meanwhile). */
+static inline void slot_put(struct mag_slot *s, const struct mag_slot *w, struct slab_cache *c)
+{
+    s->loaded = w->loaded;
+    s->size = w->size;
+    s->prev = w->prev;
+    s->prev_full = w->prev_full;
+    s->rounds = w->rounds;
+    counter_add_n(&s->alloc_hit, w->alloc_hit);
+    counter_add_n(&s->alloc_miss, w->alloc_miss);
+    counter_add_n(&s->free_hit, w->free_hit);
+    counter_add_n(&s->free_miss, w->free_miss);
+    if (s->cache != c)
+        __atomic_store_n(&s->cache, c, __ATOMIC_RELAXED);
     __atomic_store_n(&s->busy, 0, __ATOMIC_RELEASE);
 }
 
@@ -271,27 +321,29 @@ static void free_slow(struct slab_cache *c, struct mag_slot *s, void *obj);
 void *tcache_alloc_slow(struct slab_cache *c)
 {
     struct mag_slot *s = slot_get(c);
-    if (!s)
+    if (!s || s->busy) /* busy: called from inside this slot's slow path */
         return alloc_direct(c);
     reap_tick();
-    slot_begin(s);
-    void *obj = alloc_slow(c, s);
-    slot_end(s);
+    struct mag_slot w;
+    slot_take(s, &w);
+    void *obj = alloc_slow(c, &w);
+    slot_put(s, &w, c);
     return obj;
 }
 
 void tcache_free_slow(struct slab_cache *c, void *obj)
 {
     struct mag_slot *s = slot_get(c);
-    if (!s) {
+    if (!s || s->busy) {
         if (cache_free_batch(c, &obj, 1) && c->id != TC_NO_ID)
             __atomic_fetch_add(&c->depot.direct_frees, 1, __ATOMIC_RELAXED);
         return;
     }
     reap_tick();
-    slot_begin(s);
-    free_slow(c, s, obj);
-    slot_end(s);
+    struct mag_slot w;
+    slot_take(s, &w);
+    free_slow(c, &w, obj);
+    slot_put(s, &w, c);
 }
 
 static void *alloc_slow(struct slab_cache *c, struct mag_slot *s)

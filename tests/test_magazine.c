@@ -2262,6 +2262,165 @@ static void test_reclaim_callback_frees_with_reap_due(void **state)
                  WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
 }
 
+/*
+ * The reclaim callback frees objects of the very cache whose magazine is
+ * being refilled, on the refilling thread: a cache of 4096-byte objects
+ * (one per slab, so every object needs a page of its own), objects held
+ * for the callback, the page source refusing and every free page taken.
+ * The next refill runs out of pages; the callback frees the held objects
+ * into this thread's slot for the cache (through its fast and slow paths)
+ * and the reap after it empties the thread's magazines, all while the
+ * refill is in progress.  Allocation goes on until memory runs out, and
+ * once more after that.  Every allocation must give an object of the
+ * cache that no one else holds, or NULL with ENOMEM; nothing may be lost.
+ */
+static int held(void *const *objs, size_t n, const void *p)
+{
+    for (size_t i = 0; i < n; i++)
+        if (objs[i] == p)
+            return 1;
+    return 0;
+}
+
+static void test_reclaim_frees_into_refilling_slot(void **state)
+{
+    (void)state;
+    enum { SIZE = 4096, HOLD = 64, ROUNDS = 3, KEEP = RC_MAX };
+    static void *kept[KEEP];
+    install_failing_source();
+    slab_cache_t *c = slab_cache_create("refill-reclaim", SIZE, 0, 0, NULL, NULL, NULL);
+    assert_non_null(c);
+    reserve.cache = c;
+    reserve.n = 0;
+    atomic_store(&reserve.calls, 0);
+    assert_int_equal(slab_cache_set_reclaim(c, free_reserve, &reserve), 0);
+    for (int round = 0; round < ROUNDS; round++) {
+        for (size_t i = 0; i < HOLD; i++) {
+            void *p = slab_cache_alloc(c);
+            assert_non_null(p);
+            memset(p, 0x11, SIZE);
+            reserve.objs[reserve.n++] = p;
+        }
+        int calls = atomic_load(&reserve.calls);
+        atomic_store(&src_fail, 1);
+        void *pages = exhaust_pages(NULL);
+        /* until memory runs out, and once more */
+        size_t nkept = 0, nulls = 0;
+        char why[200] = "";
+        while (nulls < 2 && !why[0]) {
+            errno = 0;
+            void *p = slab_cache_alloc(c);
+            int err = errno;
+            if (!p) {
+                if (err != ENOMEM)
+                    snprintf(why, sizeof why, "NULL with errno %d after %zu objects", err,
+                             nkept);
+                nulls++;
+            } else if (slab_owner(p) != c || slab_usable_size(p) != SIZE) {
+                snprintf(why, sizeof why, "%p is not an object of the cache", p);
+            } else if (held(kept, nkept, p) || held(reserve.objs, reserve.n, p)) {
+                snprintf(why, sizeof why, "%p was handed out twice", p);
+            } else if (nkept == KEEP) {
+                snprintf(why, sizeof why, "more than %d objects with no memory", KEEP);
+            } else {
+                memset(p, (int)(nkept & 0xff), SIZE);
+                kept[nkept++] = p;
+            }
+        }
+        atomic_store(&src_fail, 0);
+        release_pages(pages);
+        if (why[0])
+            fail_msg("round %d: %s (the callback ran %d times)", round, why,
+                     atomic_load(&reserve.calls));
+        assert_true(atomic_load(&reserve.calls) > calls);
+        assert_int_equal(reserve.n, 0);
+        assert_true(nkept >= HOLD); /* the pages of the objects the callback freed */
+        for (size_t i = 0; i < nkept; i++) {
+            const unsigned char *q = kept[i];
+            for (size_t k = 0; k < SIZE; k++)
+                if (q[k] != (unsigned char)(i & 0xff))
+                    fail_msg("round %d: object %zu (%p) overwritten at byte %zu", round, i,
+                             kept[i], k);
+        }
+        for (size_t i = 0; i < nkept; i++)
+            slab_cache_free(c, kept[i]);
+        assert_int_equal(test_stats(c).active_objs, 0);
+        assert_verify_clean();
+    }
+    assert_int_equal(slab_cache_destroy(c), 0); /* nothing leaked */
+    slab_set_page_source(NULL);
+    assert_no_thread_failures();
+    expect_no_error();
+    assert_verify_clean();
+    test_check_buddy_all_free();
+}
+
+/*
+ * The same on a thread's first use of a cache: making the thread's block
+ * of slots runs out of pages, and the reclaim callback frees objects of a
+ * cache whose slot is in the block being made (on that thread, which has
+ * no block yet, so the frees make one of their own once the callback's
+ * first frees have given pages back).  One block must win, the other go
+ * back: nothing may stay allocated once the thread has exited.
+ */
+struct first_use {
+    slab_cache_t *x;
+    void *p;
+    int err;
+};
+
+static void job_first_use_alloc(struct helper *h)
+{
+    struct first_use *f = h->arg;
+    errno = 0;
+    f->p = slab_cache_alloc(f->x);
+    f->err = errno;
+    if (f->p)
+        slab_cache_free(f->x, f->p);
+}
+
+static void test_reclaim_frees_while_slots_are_made(void **state)
+{
+    (void)state;
+    enum { SIZE = 4096, HOLD = 48 };
+    install_failing_source();
+    slab_cache_t *r = slab_cache_create("first-use-reserve", SIZE, 0, 0, NULL, NULL, NULL);
+    slab_cache_t *x = slab_cache_create("first-use", 64, 0, 0, NULL, NULL, NULL);
+    assert_non_null(r);
+    assert_non_null(x);
+    reserve.cache = r;
+    reserve.n = 0;
+    atomic_store(&reserve.calls, 0);
+    for (size_t i = 0; i < HOLD; i++) {
+        reserve.objs[i] = slab_cache_alloc(r);
+        assert_non_null(reserve.objs[i]);
+        reserve.n++;
+    }
+    assert_int_equal(slab_cache_set_reclaim(r, free_reserve, &reserve), 0);
+    struct first_use f = {x, NULL, 0};
+    struct helper h;
+    helper_start(&h, 1, &f);
+    atomic_store(&src_fail, 1);
+    void *pages = exhaust_pages(NULL);
+    helper_run(&h, job_first_use_alloc);
+    atomic_store(&src_fail, 0);
+    release_pages(pages);
+    helper_stop(&h);
+    assert_no_thread_failures();
+    assert_int_equal(atomic_load(&reserve.calls), 1);
+    assert_int_equal(reserve.n, 0);
+    if (!f.p)
+        assert_int_equal(f.err, ENOMEM);
+    assert_int_equal(test_stats(r).active_objs, 0);
+    assert_int_equal(slab_cache_destroy(r), 0);
+    assert_int_equal(slab_cache_destroy(x), 0);
+    slab_set_page_source(NULL);
+    expect_no_error();
+    assert_verify_clean();
+    slab_reap();
+    test_check_buddy_all_free(); /* no block of slots left behind */
+}
+
 /* ------------------------------------------------------------------ */
 /* 10. Bulk allocation                                                  */
 
@@ -2582,6 +2741,10 @@ int main(int argc, char **argv)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_no_reclaim_enomem, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reclaim_callback_frees_with_reap_due, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_reclaim_frees_into_refilling_slot, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_reclaim_frees_while_slots_are_made, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_bulk, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bulk_enomem_all_or_nothing, setup, teardown),
