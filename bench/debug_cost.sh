@@ -11,18 +11,26 @@
 #      head_noannot  the current tree with -DSLAB_ANNOTATE=OFF, when its
 #                    CMakeLists.txt has that option (memory-checker
 #                    annotations compiled out);
-#    and runs them in alternation, ROUNDS rounds (default 9), the order of the
-#    builds rotated from round to round (base head, head base, ... with two
-#    builds), on the single-thread fast-path workloads:
+#    and runs them in alternation, ROUNDS rounds (default 15), the order of
+#    the builds rotated from round to round (base head, head base, ... with
+#    two builds), on the single-thread fast-path workloads:
 #      hot_lifo_64, batch_1000_64  bench_cache --only ... --libslab-only:
 #                    ns per slab_cache_alloc + slab_cache_free pair, best of
-#                    --reps 3 x --time (0.3 s) in each process;
+#                    --reps (100) repetitions of --time (0.005 s) in each
+#                    process.  Many short repetitions, because the best of
+#                    them is a run that no other work on the machine
+#                    interrupted: with a load average of 4 on 2 CPUs the
+#                    best of 100 x 5 ms repeats within about 2 %, the best
+#                    of 3 x 0.3 s (bench/run.sh's) within about 40 %;
 #      random_small  bench_malloc random_small with the build's
 #                    libslab-malloc.so preloaded: wall time of the run
-#                    (malloc/calloc/free through the drop-in malloc);
-#      random_small_cpu  the same runs' CPU time (user + system), which
-#                    leaves out the time the process waited for a CPU:
-#                    on a loaded machine the steadier of the two.
+#                    (malloc/calloc/free through the drop-in malloc), best
+#                    of MALLOC_REPS (2) runs per round, the builds'
+#                    runs interleaved;
+#      random_small_cpu  the CPU time (user + system) of the same runs, best
+#                    of them: it leaves out the time the process waited
+#                    for a CPU, so on a loaded machine it is the steadier
+#                    of the two.
 #    Every build runs the same benchmark source, the current tree's
 #    bench/bench_cache.c (copied over the base's, whose copy predates
 #    --only), and the same bench_malloc binary (it does not link libslab;
@@ -34,13 +42,22 @@
 #    head - head_noannot), the differences of the pairs measured in the same
 #    round: their median (ns, or ms, and % of the second build's median), a
 #    distribution-free interval for that median (the k-th smallest and
-#    largest difference, coverage >= 95 %: with 9 rounds the 2nd and 8th of
-#    9), in how many rounds the first build was slower, a two-sided sign test
-#    on that count, and a verdict: "distinguishable" only when the sign test
-#    gives p <= 0.05 AND the median difference exceeds the noise (the larger
-#    of the two builds' MADs); otherwise "not distinguishable from the
-#    run-to-run noise".  With fewer than 6 rounds no count can reach
-#    p <= 0.05, so the verdict is then always "not distinguishable".
+#    largest difference, coverage >= 95 %: with 15 rounds the 4th and the
+#    12th), in how many rounds the first build was slower, a two-sided sign test
+#    on that count, and a verdict: "distinguishable" when the sign test gives
+#    p <= 0.05 (the first build slower, or faster, in more of the rounds than
+#    the run-to-run noise would make it; as a rule the interval then leaves
+#    out 0), otherwise "not distinguishable from the run-to-run noise".  The
+#    noise (the larger of the two builds' MADs) is printed beside it for
+#    scale: a difference smaller than the spread between rounds can still be
+#    consistent, since both builds of a round share the load of the moment.
+#    Each comparison is a test of its own: over the 4 workloads and up to 3
+#    comparisons, one p <= 0.05 by chance alone is not unlikely; run again
+#    before reading much into a single one.  With fewer than 6 rounds no
+#    count can reach p <= 0.05, so the verdict is then always "not
+#    distinguishable".  --base HEAD (or any revision with the same library)
+#    makes it an A/A test: two builds of the same code, whose differences
+#    are the noise and the build's own effects (paths, code placement).
 #
 # 2. Debug on, head build only, DEBUG_ROUNDS rounds (default 3), the modes in
 #    rotated order within each round:
@@ -52,9 +69,9 @@
 #      flags), or the script stops.  A debug cache has no magazines, so the
 #      runs are also made with SLAB_MAGAZINES=0 and no debug ("nomag"): the
 #      part of the cost that is the slab layer's, not the checks'.
-#      bench_malloc random_small through the drop-in malloc with
-#      SLAB_DEBUG=FZP (every size class) against debug off (and nomag):
-#      time and ratio.  A short run with SLAB_STATS=json first checks that
+#      bench_malloc random_small (--scale DEBUG_MALLOC_SCALE, 0.25) through
+#      the drop-in malloc with SLAB_DEBUG=FZP (every size class) against
+#      debug off (and nomag) at the same scale: time and ratio.  A short run with SLAB_STATS=json first checks that
 #      the size classes really got F, Z and P.
 #
 # 3. It prints the tables with the machine line (as bench/run.sh describes
@@ -87,16 +104,20 @@
 #    <csv minus .csv>.raw.txt.
 #
 # Usage: bash bench/debug_cost.sh [--base REV] [--csv PATH] [--time SECONDS]
-#        [--no-debug-on] [--no-debug-off]
+#        [--reps N] [--no-debug-on] [--no-debug-off]
 #   --base REV      the tree before debug mode (default c28704b); it must be
 #                   in the repository: a shallow clone lacks it (git fetch
 #                   --unshallow), and the script stops saying so
 #   --csv PATH      where the CSV goes (relative to the current directory)
-#   --time SECONDS  bench_cache --time, per repetition (default 0.3)
+#   --time SECONDS  bench_cache --time, per repetition (default 0.005)
+#   --reps N        bench_cache --reps (default 100)
 #   --no-debug-off  skip part 1 (no base build)
 #   --no-debug-on   skip part 2
-# Environment: ROUNDS (default 9), DEBUG_ROUNDS (default 3), MALLOC_SCALE
-# (bench_malloc --scale, default 1), DEBUG_COST_BUILD_DIR (default
+# Environment: ROUNDS (default 15), DEBUG_ROUNDS (default 3), MALLOC_REPS
+# (default 2), MALLOC_SCALE (bench_malloc --scale in part 1, default 1),
+# DEBUG_MALLOC_SCALE (--scale in part 2, default 0.25: FZP makes every call
+# about 15 times slower),
+# DEBUG_COST_BUILD_DIR (default
 # build-debug-cost; one build directory per build in it, and the exported
 # base tree), JOBS (default 2).  Every SLAB_* variable of the caller's
 # environment is removed first (a SLAB_DEBUG or SLAB_MAGAZINES left set
@@ -107,7 +128,8 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 base_rev=c28704b
 csv=$root/bench/results/debug-cost.csv
-btime=0.3
+btime=0.005
+breps=100
 do_off=1
 do_on=1
 die() { echo "debug_cost.sh: $*" >&2; exit 1; }
@@ -131,6 +153,12 @@ while [ $# -gt 0 ]; do
             shift
             ;;
         --time=*) btime=${1#--time=} ;;
+        --reps)
+            [ $# -ge 2 ] || die "--reps needs a number"
+            breps=$2
+            shift
+            ;;
+        --reps=*) breps=${1#--reps=} ;;
         --no-debug-off) do_off=0 ;;
         --no-debug-on) do_on=0 ;;
         -h|--help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
@@ -139,15 +167,21 @@ while [ $# -gt 0 ]; do
     shift
 done
 [ "$do_off" = 1 ] || [ "$do_on" = 1 ] || { echo "debug_cost.sh: --no-debug-off and --no-debug-on leave nothing to run" >&2; exit 2; }
-rounds=${ROUNDS:-9}
+rounds=${ROUNDS:-15}
+mreps=${MALLOC_REPS:-2}
 drounds=${DEBUG_ROUNDS:-3}
 mscale=${MALLOC_SCALE:-1}
+dmscale=${DEBUG_MALLOC_SCALE:-0.25}
 jobs=${JOBS:-2}
 case $rounds in ''|*[!0-9]*) die "ROUNDS must be a whole number (got '$rounds')" ;; esac
 case $drounds in ''|*[!0-9]*) die "DEBUG_ROUNDS must be a whole number (got '$drounds')" ;; esac
+case $mreps in ''|*[!0-9]*) die "MALLOC_REPS must be a whole number (got '$mreps')" ;; esac
+case $breps in ''|*[!0-9]*) die "--reps must be a whole number (got '$breps')" ;; esac
+[ "$mreps" -ge 1 ] || die "MALLOC_REPS must be at least 1"
+[ "$breps" -ge 1 ] || die "--reps must be at least 1"
 [ "$rounds" -ge 2 ] || die "ROUNDS must be at least 2"
 [ "$drounds" -ge 1 ] || die "DEBUG_ROUNDS must be at least 1"
-awk -v t="$btime" 'BEGIN { exit !(t + 0 >= 0.01) }' || die "--time must be at least 0.01 s"
+awk -v t="$btime" 'BEGIN { exit !(t + 0 >= 0.001) }' || die "--time must be at least 0.001 s"
 case $csv in
     /*) ;;
     *) csv=$PWD/$csv ;;
@@ -239,10 +273,11 @@ if [ "$do_off" = 1 ]; then
     cmp -s "$root/bench/bench_cache.c" "$bsrc/bench/bench_cache.c" ||
         cp "$root/bench/bench_cache.c" "$bsrc/bench/bench_cache.c"
     cmake_extra=()
-    build_tree "$bsrc" "$bdir/base" bench_cache slab_malloc
+    bbuild=$bdir/base-$base_full   # one per revision: cmake ties it to its source
+    build_tree "$bsrc" "$bbuild" bench_cache slab_malloc
     builds+=(base)
-    cache_bin[base]=$bdir/base/bench/bench_cache
-    malloc_lib[base]=$bdir/base/libslab-malloc.so
+    cache_bin[base]=$bbuild/bench/bench_cache
+    malloc_lib[base]=$bbuild/libslab-malloc.so
 fi
 cmake_extra=()
 [ "$annotate" = 0 ] || cmake_extra=(-DSLAB_ANNOTATE=ON)
@@ -281,7 +316,7 @@ run_cache() {
     local part=$1 r=$2 label=$3 b=$4 dbg=$5 wl=$6 expect=$7 out=$tmp/c.out env=()
     [ -z "$dbg" ] || env=("$dbg")
     if ! env ${env[@]+"${env[@]}"} "${cache_bin[$b]}" --only "$wl" --libslab-only \
-            --time "$btime" --label "$b" >"$out" 2>"$out.err"; then
+            --time "$btime" --reps "$breps" --label "$b" >"$out" 2>"$out.err"; then
         cat "$out" "$out.err" >&2
         die "bench_cache failed (build $b${dbg:+, $dbg})"
     fi
@@ -308,14 +343,14 @@ run_cache() {
     fi
 }
 
-# run_malloc PART ROUND LABEL BUILD "VAR=VALUE or empty": bench_malloc
-# random_small with BUILD's libslab-malloc.so (and that variable), its wall
-# and CPU times (ms) into $data as "PART LABEL ROUND random_small MS" and
-# "PART LABEL ROUND random_small_cpu MS".
+# run_malloc PART ROUND LABEL BUILD "VAR=VALUE or empty" SCALE: bench_malloc
+# random_small --scale SCALE with BUILD's libslab-malloc.so (and that
+# variable), its wall and CPU times (ms) into $data as
+# "PART LABEL ROUND random_small MS" and "PART LABEL ROUND random_small_cpu MS".
 run_malloc() {
-    local part=$1 r=$2 label=$3 b=$4 dbg=$5 out=$tmp/m.out env=(LD_PRELOAD="${malloc_lib[$4]}") rc
+    local part=$1 r=$2 label=$3 b=$4 dbg=$5 scale=$6 out=$tmp/m.out env=(LD_PRELOAD="${malloc_lib[$4]}") rc
     [ -z "$dbg" ] || env+=("$dbg")
-    if timeout "$mtimeout" env "${env[@]}" "$mbin" random_small --scale "$mscale" \
+    if timeout "$mtimeout" env "${env[@]}" "$mbin" random_small --scale "$scale" \
             --label "$b" >"$out" 2>"$out.err"; then
         rc=0
     else
@@ -359,8 +394,10 @@ if [ "$do_off" = 1 ]; then
         for b in "${order[@]}"; do
             run_cache off "$r" "$b" "$b" "" hot_lifo_64,batch_1000_64 "debug=- magazines=1"
         done
-        for b in "${order[@]}"; do
-            run_malloc off "$r" "$b" "$b" ""
+        for ((k = 1; k <= mreps; k++)); do
+            for b in "${order[@]}"; do
+                run_malloc off "$r" "$b" "$b" "" "$mscale"
+            done
         done
     done
 fi
@@ -395,9 +432,9 @@ if [ "$do_on" = 1 ]; then
         mapfile -t order < <(rotate $((r - 1)) - nomag FZP)
         for m in "${order[@]}"; do
             case $m in
-                -) run_malloc on "$r" head head "" ;;
-                nomag) run_malloc on "$r" head+nomag head SLAB_MAGAZINES=0 ;;
-                *) run_malloc on "$r" "head+$m" head "SLAB_DEBUG=$m" ;;
+                -) run_malloc on "$r" head head "" "$dmscale" ;;
+                nomag) run_malloc on "$r" head+nomag head SLAB_MAGAZINES=0 "$dmscale" ;;
+                *) run_malloc on "$r" "head+$m" head "SLAB_DEBUG=$m" "$dmscale" ;;
             esac
         done
     done
@@ -443,7 +480,8 @@ fi
 
 MACHINE="$machine; $loadline" CSV="$csv" awk -v builds="${builds[*]}" \
     -v comparisons="$comparisons" -v modes="${modes[*]}" -v rounds="$rounds" \
-    -v drounds="$drounds" -v btime="$btime" -v do_off="$do_off" -v do_on="$do_on" '
+    -v drounds="$drounds" -v btime="$btime" -v breps="$breps" -v mreps="$mreps" -v dmscale="$dmscale" \
+    -v do_off="$do_off" -v do_on="$do_on" '
 function sort(a, n,   i, j, t) {
     for (i = 2; i <= n; i++) {
         t = a[i]
@@ -513,7 +551,8 @@ function series(p, b, w, arr,   r, n) {
     return n
 }
 {
-    v[$1, $2, $3, $4] = $5
+    # Several runs of one build in one round (MALLOC_REPS): the best.
+    if (!(($1, $2, $3, $4) in v) || $5 + 0 < v[$1, $2, $3, $4] + 0) v[$1, $2, $3, $4] = $5
     if ($3 > maxr[$1]) maxr[$1] = $3
     if (!(($1, $4) in seenw)) { seenw[$1, $4] = 1; wl[$1, ++nw[$1]] = $4 }
 }
@@ -524,9 +563,9 @@ END {
     if (do_off) {
         printf "1. debug off: the fast path of each build, median of %d rounds (MAD: median absolute\n", rounds
         printf "   deviation of the rounds, the run-to-run noise); hot_lifo_64 and batch_1000_64 in ns\n"
-        printf "   per alloc+free pair (bench_cache, best of 3 x %s s per process); random_small in ms,\n", btime
-        printf "   wall and CPU (user + system) time of the run (bench_malloc, LD_PRELOAD of the build%ss\n", "\047"
-        printf "   libslab-malloc.so)\n\n"
+        printf "   per alloc+free pair (bench_cache, best of %d x %s s per process); random_small in ms,\n", breps, btime
+        printf "   wall and CPU (user + system) time of the run, each the best of %d runs per round\n", mreps
+        printf "   (bench_malloc, LD_PRELOAD of the build%ss libslab-malloc.so)\n\n", "\047"
         printf "%-16s %-13s %9s %8s   %s\n", "workload", "build", "median", "MAD", "rounds"
         for (i = 1; i <= nw["off"]; i++) {
             w = wl["off", i]
@@ -562,7 +601,7 @@ END {
                 pct = med[y, w] > 0 ? 100 * md / med[y, w] : 0
                 p = sign_p(pos, nz)
                 noise = dev[x, w] > dev[y, w] ? dev[x, w] : dev[y, w]
-                dist = (p <= 0.05 && abs(md) > noise)
+                dist = (p <= 0.05)
                 have_iv = median_interval(d, n)
                 iv = have_iv ? sprintf("[%+.2f, %+.2f]", lo, hi) : "-"
                 cmp = x "-" y
@@ -577,7 +616,7 @@ END {
                 row("sign_p", cmp, w, sprintf("%.4f", p), "p")
                 row("verdict", cmp, w, dist, "1_distinguishable")
                 if (dist)
-                    verdict = sprintf("distinguishable from the run-to-run noise: %s is %s", x, md > 0 ? "slower" : "faster")
+                    verdict = sprintf("DISTINGUISHABLE from the run-to-run noise: %s is %s%s", x, md > 0 ? "slower" : "faster", abs(md) < noise ? " (by less than the spread between rounds, but in too many rounds for chance)" : "")
                 else
                     verdict = "not distinguishable from the run-to-run noise"
                 verd[++nv] = sprintf("verdict %s, %s: %s; median difference %+.2f %s (%+.1f%%)%s, %s slower in %d of %d rounds (sign test p = %.3f), noise %.2f %s", w, cmp, verdict, md, u, pct, have_iv ? sprintf(", %.0f%% interval [%+.2f, %+.2f] %s", cover, lo, hi, u) : "", x, pos, nz, p, noise, u)
@@ -585,14 +624,16 @@ END {
         }
         printf "\n"
         for (i = 1; i <= nv; i++) print verd[i]
-        printf "(distinguishable: sign test p <= 0.05 and |median difference| > noise%s)\n", rounds < 6 ? "; with fewer than 6 rounds the sign test cannot reach 0.05 and there is no interval" : ""
+        printf "(distinguishable: the first build slower, or faster, in so many of the rounds that the\n"
+        printf "sign test gives p <= 0.05, i.e. more often than the run-to-run noise would make it%s)\n", rounds < 6 ? "; with fewer\nthan 6 rounds the sign test cannot reach 0.05 and there is no interval" : ""
         printf "\n"
     }
     if (do_on) {
         nm = split(modes, ml, " ")
         printf "2. debug on (head build), median of %d rounds: SLAB_DEBUG=<switches>,bench64,bench_ctor for\n", drounds
         printf "   bench_cache (ns per pair), SLAB_DEBUG=FZP for every size class of the drop-in malloc\n"
-        printf "   (random_small, ms); ratio = figure / debug off.  nomag: no debug, SLAB_MAGAZINES=0, the\n"
+        printf "   (random_small --scale %s, ms); ratio = figure / debug off.", dmscale
+        printf "  nomag: no debug, SLAB_MAGAZINES=0, the\n"
         printf "   magazine-less path that every debug cache takes, without the checks\n\n"
         printf "%-16s %9s", "workload", "off"
         for (k = 1; k <= nm; k++) printf " %10s %7s", ml[k], "ratio"
