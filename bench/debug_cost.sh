@@ -121,8 +121,9 @@
 # build-debug-cost; one build directory per build in it, and the exported
 # base tree), JOBS (default 2).  Every SLAB_* variable of the caller's
 # environment is removed first (a SLAB_DEBUG or SLAB_MAGAZINES left set
-# would change what is measured).  A default run takes about 5 minutes on 2
-# CPUs the first time, builds included, about 4 after.  Not part of ctest.
+# would change what is measured).  A default run took 1 min 49 s on 2 CPUs,
+# builds included, at a load average of about 2.5; more load, or the
+# third build, makes it longer.  Not part of ctest.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
