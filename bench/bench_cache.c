@@ -71,7 +71,16 @@
  * --label or found with dladdr().  bench/run.sh compares several.
  *
  * Options: --smoke (tiny fixed run of every workload, no timing claims; for
- * the test suite), --label NAME, --time SECONDS (per repetition), --reps N.
+ * the test suite), --label NAME, --time SECONDS (per repetition), --reps N,
+ * --only WORKLOAD[,WORKLOAD...] (those workloads only, in the order above;
+ * repeatable), --libslab-only (no malloc figures: libslab's line, and
+ * 2t_prodcons_64's ring baseline, per workload).  bench/debug_cost.sh uses
+ * the last two.
+ *
+ * A header line per cache gives its flags as libslab reports them, so a
+ * run under SLAB_DEBUG shows which debug switches were in force:
+ *
+ *   # cache bench64: flags=0x00000d00 debug=FZP magazines=0
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -667,6 +676,8 @@ static void report_workload(const struct workload *wl)
                per_k(ring.full_waits, ring.items), per_k(ring.empty_waits, ring.items));
 }
 
+static int libslab_only;
+
 static void run_workload(const struct workload *wl, const char *mname)
 {
     slab_cache_stats_t s0, s1;
@@ -686,11 +697,13 @@ static void run_workload(const struct workload *wl, const char *mname)
     printf("\n");
     fflush(stdout);
 
-    r = measure(wl->malloc_fn, wl->pairs_per_unit, wl->calib_units, wl->smoke_units);
-    report_start("result", wl->name, "malloc", mname, r);
-    report_workload(wl);
-    printf("\n");
-    fflush(stdout);
+    if (!libslab_only) {
+        r = measure(wl->malloc_fn, wl->pairs_per_unit, wl->calib_units, wl->smoke_units);
+        report_start("result", wl->name, "malloc", mname, r);
+        report_workload(wl);
+        printf("\n");
+        fflush(stdout);
+    }
 
     if (wl->prodcons) { /* the ring alone: the same hand-off, no allocator */
         r = measure(pool_2t_pc, 1, wl->calib_units, wl->smoke_units);
@@ -705,14 +718,70 @@ static void run_workload(const struct workload *wl, const char *mname)
 static void usage(const char *argv0)
 {
     fprintf(stderr,
-            "usage: %s [--smoke] [--label NAME] [--time SECONDS] [--reps N]\n",
+            "usage: %s [--smoke] [--label NAME] [--time SECONDS] [--reps N]\n"
+            "       [--only WORKLOAD[,WORKLOAD...]] [--libslab-only]\n",
             argv0);
     exit(2);
+}
+
+#define NWORKLOADS (sizeof workloads / sizeof workloads[0])
+
+/* --only: mark the workloads named in a comma-separated list. */
+static void select_workloads(const char *list, unsigned char *chosen, const char *argv0)
+{
+    const char *p = list;
+    for (;;) {
+        size_t len = strcspn(p, ",");
+        size_t i;
+        for (i = 0; i < NWORKLOADS; i++)
+            if (strlen(workloads[i].name) == len && !strncmp(workloads[i].name, p, len))
+                break;
+        if (i == NWORKLOADS) {
+            fprintf(stderr, "bench_cache: --only: no workload '%.*s'; the workloads are:",
+                    (int)len, p);
+            for (i = 0; i < NWORKLOADS; i++)
+                fprintf(stderr, " %s", workloads[i].name);
+            fprintf(stderr, "\n");
+            usage(argv0);
+        }
+        chosen[i] = 1;
+        if (!p[len])
+            break;
+        p += len + 1;
+    }
+}
+
+/* One header line per cache: its flags as libslab reports them (with
+ * SLAB_DEBUG's switches added) and whether it has magazines. */
+static void report_cache(slab_cache_t *c, const char *name)
+{
+    slab_cache_stats_t st;
+    if (slab_cache_stats(c, &st) != 0)
+        return;
+#ifdef SLAB_DEBUG_FLAGS
+    static const struct {
+        slab_flags_t flag;
+        char letter;
+    } sw[] = {{SLAB_CONSISTENCY_CHECKS, 'F'}, {SLAB_RED_ZONE, 'Z'}, {SLAB_POISON, 'P'},
+              {SLAB_STORE_USER, 'U'},         {SLAB_TRACE, 'T'},    {SLAB_LEAK_AT_EXIT, 'L'}};
+    char letters[sizeof sw / sizeof sw[0] + 1];
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof sw / sizeof sw[0]; i++)
+        if (st.flags & sw[i].flag)
+            letters[n++] = sw[i].letter;
+    letters[n] = '\0';
+    printf("# cache %s: flags=0x%08x debug=%s magazines=%d\n", name, (unsigned)st.flags,
+           n ? letters : "-", st.magazine_size > 0);
+#else /* a libslab from before debug mode: no flags in the statistics */
+    printf("# cache %s: debug=- magazines=%d\n", name, st.magazine_size > 0);
+#endif
 }
 
 int main(int argc, char **argv)
 {
     const char *label = NULL;
+    unsigned char chosen[NWORKLOADS] = {0};
+    int only = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--smoke"))
             smoke = 1;
@@ -722,6 +791,11 @@ int main(int argc, char **argv)
             target_ns = strtod(argv[++i], NULL) * 1e9;
         else if (!strcmp(argv[i], "--reps") && i + 1 < argc)
             reps = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--only") && i + 1 < argc) {
+            select_workloads(argv[++i], chosen, argv[0]);
+            only = 1;
+        } else if (!strcmp(argv[i], "--libslab-only"))
+            libslab_only = 1;
         else
             usage(argv[0]);
     }
@@ -755,12 +829,23 @@ int main(int argc, char **argv)
     if (!ctor_cache)
         die("slab_cache_create(bench_ctor)");
 
-    for (size_t i = 0; i < sizeof workloads / sizeof workloads[0]; i++)
+    report_cache(small_cache, "bench64");
+    report_cache(ctor_cache, "bench_ctor");
+    fflush(stdout);
+
+    int ran_ctor = 0;
+    for (size_t i = 0; i < NWORKLOADS; i++) {
+        if (only && !chosen[i])
+            continue;
         run_workload(&workloads[i], mname);
+        ran_ctor |= workloads[i].cache == &ctor_cache;
+    }
 
     int failed = 0;
     slab_cache_stats_t st;
-    if (slab_cache_stats(ctor_cache, &st) == 0) {
+    if (!ran_ctor) {
+        /* the constructed cache was not used: nothing to check */
+    } else if (slab_cache_stats(ctor_cache, &st) == 0) {
         printf("# ctor_256_mutex: %" PRIu64 " cache allocations, %" PRIu64
                " constructor calls\n",
                st.allocations, ctor_calls);
