@@ -492,6 +492,21 @@ static bool check_cache(const slab_cache_t *c, const char *function)
     return false;
 }
 
+/* The slow paths, reached by a tail call from the API functions: their
+ * return address is the program's (for debug caches' call stacks), and
+ * the fast paths spend nothing on finding it. */
+static __attribute__((noinline)) void *cache_alloc_miss(struct slab_cache *c)
+{
+    api_note("slab_cache_alloc", __builtin_return_address(0));
+    return tcache_alloc_slow(c);
+}
+
+static __attribute__((noinline)) void cache_free_miss(struct slab_cache *c, void *obj)
+{
+    api_note("slab_cache_free", __builtin_return_address(0));
+    tcache_free_slow(c, obj);
+}
+
 void *slab_cache_alloc(slab_cache_t *c)
 {
     if (unlikely(!c)) {
@@ -501,8 +516,7 @@ void *slab_cache_alloc(slab_cache_t *c)
     void *obj = cache_alloc_fast(c);
     if (likely(obj != NULL))
         return obj;
-    api_note(__func__, __builtin_return_address(0));
-    return tcache_alloc_slow(c);
+    return cache_alloc_miss(c);
 }
 
 void slab_cache_free(slab_cache_t *c, void *obj)
@@ -516,8 +530,7 @@ void slab_cache_free(slab_cache_t *c, void *obj)
     }
     if (likely(cache_free_fast(c, obj)))
         return;
-    api_note(__func__, __builtin_return_address(0));
-    tcache_free_slow(c, obj);
+    cache_free_miss(c, obj);
 }
 
 static bool check_ptrs(void **ptrs, size_t n, const char *function)

@@ -113,6 +113,17 @@ static void *large_alloc(size_t n, size_t align)
     return p;
 }
 
+__attribute__((noinline)) void *km_alloc_miss(size_t n)
+{
+    return km_alloc_slow(n, __builtin_return_address(0));
+}
+
+__attribute__((noinline)) void km_free_miss(struct slab_cache *c, void *p, const char *function)
+{
+    api_note(function, __builtin_return_address(0));
+    tcache_free_slow(c, p);
+}
+
 void *km_alloc_slow(size_t n, void *caller)
 {
     api_note("slab_malloc", caller);
@@ -270,7 +281,7 @@ void *km_realloc(void *p, size_t size, const char *function, void *caller)
     if (!p)
         return km_alloc_at(size, caller);
     if (size == 0) {
-        km_free_at(p, function, caller);
+        km_free(p, function);
         return NULL;
     }
     void *entry = map_entry(p);

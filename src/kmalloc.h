@@ -36,26 +36,43 @@ static inline unsigned km_index(size_t n)
     return 4 * k - 23 + (unsigned)((n - 1) >> (k - 2));
 }
 
-/* caller: the program's return address, for debug caches' call stacks */
+/* caller: the program's return address, where a debug cache's call
+ * stacks start. */
 void *km_alloc_slow(size_t n, void *caller);
 void km_free_slow(void *p, void *entry, const char *function);
+/* The slow paths of the inline fast paths below, reached by a tail call
+ * from an API function, so that their own return address is the
+ * program's: the fast paths spend nothing on finding it. */
+void *km_alloc_miss(size_t n);
+void km_free_miss(struct slab_cache *c, void *p, const char *function);
+
+/* The program's return address, in an API function. */
+#define CALLER __builtin_return_address(0)
+
+#define KM_ALLOC_FAST(n)                                                      \
+    do {                                                                      \
+        if (likely((n) <= KM_MAX)) {                                          \
+            void *p_ = slot_alloc_fast(tcache_slot_id(km_index(n)));          \
+            if (likely(p_ != NULL))                                           \
+                return p_;                                                    \
+        }                                                                     \
+    } while (0)
 
 /* Class i's slot is slot i of chunk 0: no cache pointer is needed until
  * the slow path (an empty slot, as every slot starts, sends it there). */
-static inline __attribute__((always_inline)) void *km_alloc_at(size_t n, void *caller)
+static inline __attribute__((always_inline)) void *km_alloc(size_t n)
 {
-    if (likely(n <= KM_MAX)) {
-        void *p = slot_alloc_fast(tcache_slot_id(km_index(n)));
-        if (likely(p != NULL))
-            return p;
-    }
-    return km_alloc_slow(n, caller);
+    KM_ALLOC_FAST(n);
+    return km_alloc_miss(n);
 }
 
-/* The program's return address, when used in an API function: what a
- * debug cache's call stacks start from.  Read on slow paths only. */
-#define CALLER __builtin_return_address(0)
-#define km_alloc(n) km_alloc_at((n), CALLER)
+/* The same, inside libslab's own functions, with the program's return
+ * address passed down. */
+static inline void *km_alloc_at(size_t n, void *caller)
+{
+    KM_ALLOC_FAST(n);
+    return km_alloc_slow(n, caller);
+}
 
 /* The slab page heading the slab that holds p, given p's arena entry,
  * or NULL when p is not in a slab. */
@@ -73,8 +90,7 @@ static inline struct slab_page *km_slab_of(const void *p, void *entry)
 
 /* Every page of a slab carries its cache's slot id, so the magazine is
  * found from the page descriptor without touching the cache. */
-static inline __attribute__((always_inline)) void km_free_at(void *p, const char *function,
-                                                             void *caller)
+static inline __attribute__((always_inline)) void km_free(void *p, const char *function)
 {
     void *entry = map_entry(p);
     if (likely(entry && !((uintptr_t)entry & MAP_HUGE))) {
@@ -84,14 +100,12 @@ static inline __attribute__((always_inline)) void km_free_at(void *p, const char
         if (likely(kind == PG_SLAB || kind == PG_TAIL)) {
             if (likely(slot_free_fast(tcache_slot_id(pg->slot_id), p)))
                 return;
-            api_note(function, caller);
-            tcache_free_slow(kind == PG_TAIL ? pg->head->cache : pg->cache, p);
+            km_free_miss(kind == PG_TAIL ? pg->head->cache : pg->cache, p, function);
             return;
         }
     }
     km_free_slow(p, entry, function);
 }
-#define km_free(p, function) km_free_at((p), (function), CALLER)
 
 size_t km_usable_slow(const void *p, void *entry, const char *function);
 
