@@ -29,6 +29,8 @@
  */
 #include "internal.h"
 
+#include "annotate.h"
+
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -84,6 +86,7 @@ static void caches_unlink(struct slab_cache *c)
 
 static void boot(void)
 {
+    annotate_boot();
     slab_layout_compute(&cache_cache.layout, cache_cache.size, cache_cache.align);
     caches_link(&cache_cache);
     depot_boot();
@@ -466,7 +469,10 @@ void *slab_cache_alloc(slab_cache_t *c)
         return NULL;
     }
     void *obj = cache_alloc_fast(c);
-    return likely(obj != NULL) ? obj : tcache_alloc_slow(c);
+    if (unlikely(obj == NULL))
+        obj = tcache_alloc_slow(c);
+    annotate_cache_alloc(c, obj);
+    return obj;
 }
 
 void slab_cache_free(slab_cache_t *c, void *obj)
@@ -478,6 +484,7 @@ void slab_cache_free(slab_cache_t *c, void *obj)
                      "NULL cache for %p; ignored", obj);
         return;
     }
+    annotate_cache_free(c, obj);
     if (likely(cache_free_fast(c, obj)))
         return;
     tcache_free_slow(c, obj);

@@ -111,6 +111,7 @@ static void *large_alloc(size_t n, size_t align)
         p = large_alloc_once(n, align);
     if (!p)
         errno = ENOMEM;
+    annotate_km_alloc(p, n);
     return p;
 }
 
@@ -124,7 +125,10 @@ void *km_alloc_slow(size_t n)
         return NULL;
     }
     void *p = cache_alloc_fast(c);
-    return p ? p : tcache_alloc_slow(c);
+    if (!p)
+        p = tcache_alloc_slow(c);
+    annotate_km_alloc(p, n);
+    return p;
 }
 
 /* ---- what a pointer is ---- */
@@ -233,6 +237,8 @@ void *km_calloc(size_t n, size_t size)
     /* A huge mapping is fresh from the page source, which zeroes. */
     if (p && bytes <= SLAB_HUGE_THRESHOLD)
         memset(p, 0, bytes);
+    else
+        annotate_defined(p, bytes);
     return p;
 }
 
@@ -278,12 +284,16 @@ void *km_realloc(void *p, size_t size, const char *function)
         errno = EINVAL;
         return NULL;
     }
-    if (fits_in_place(&b, size))
+    if (fits_in_place(&b, size)) {
+        annotate_km_resize(p, b.usable, size);
         return p;
+    }
     void *q = km_alloc(size);
     if (!q)
         return NULL;
-    memcpy(q, p, b.usable < size ? b.usable : size);
+    size_t have = annotate_km_size(p, b.usable); /* usable, unless a tool says less */
+    memcpy(q, p, have < size ? have : size);
+    annotate_km_free(p);
     km_release(p, &b);
     return q;
 }
@@ -323,7 +333,9 @@ size_t slab_usable_size(const void *ptr)
                      "%p is not the start of an object", ptr);
         return 0;
     }
-    return s ? s->cache->size : km_usable_slow(ptr, entry, __func__);
+    size_t usable = s ? s->cache->size : km_usable_slow(ptr, entry, __func__);
+    annotate_km_grant(ptr, usable);
+    return usable;
 }
 
 void *slab_aligned_alloc(size_t align, size_t size)

@@ -22,6 +22,8 @@
 
 #include "internal.h"
 
+#include "annotate.h"
+
 #define KM_CLASSES 41
 #define KM_MAX SLAB_KMALLOC_MAX_SIZE
 
@@ -45,8 +47,10 @@ static inline void *km_alloc(size_t n)
 {
     if (likely(n <= KM_MAX)) {
         void *p = slot_alloc_fast(tcache_slot_id(km_index(n)));
-        if (likely(p != NULL))
+        if (likely(p != NULL)) {
+            annotate_km_alloc(p, n);
             return p;
+        }
     }
     return km_alloc_slow(n);
 }
@@ -69,6 +73,7 @@ static inline struct slab_page *km_slab_of(const void *p, void *entry)
  * found from the page descriptor without touching the cache. */
 static inline void km_free(void *p, const char *function)
 {
+    annotate_km_free(p);
     void *entry = map_entry(p);
     if (likely(entry && !((uintptr_t)entry & MAP_HUGE))) {
         struct slab_arena *a = entry;
@@ -90,9 +95,9 @@ static inline size_t km_usable(const void *p, const char *function)
 {
     void *entry = map_entry(p);
     struct slab_page *s = km_slab_of(p, entry);
-    if (likely(s != NULL))
-        return s->cache->size;
-    return km_usable_slow(p, entry, function);
+    size_t usable = likely(s != NULL) ? s->cache->size : km_usable_slow(p, entry, function);
+    annotate_km_grant(p, usable);
+    return usable;
 }
 
 void *km_calloc(size_t n, size_t size);
