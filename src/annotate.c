@@ -25,8 +25,10 @@
  *     tells the block's size: realloc needs no header (annotate_km_size;
  *     a program that makes part of its own block inaccessible misleads
  *     it).
- *   - A block is declared freed before libslab can hand it to anyone
- *     else, and allocated only after libslab handed it out.
+ *   - A block is declared freed before libslab can hand it out again
+ *     (on a magazine fast path just after the push: only the pushing
+ *     thread could pop it, and it is still in the free call), and
+ *     allocated only after libslab handed it out.
  *   - libslab's own caches (CACHE_INTERNAL: cache descriptors,
  *     magazines, tcache chunks, huge descriptors) are never annotated.
  *   - Whoever takes a block from the buddy allocator gets it accessible
@@ -149,9 +151,15 @@ static void block_free(const void *p, size_t usable)
 
 /* The block at p changes from `from` to `to` bytes in place: memcheck
  * keeps what the common part held, makes a grown part undefined and a
- * shrunk part inaccessible. */
+ * shrunk part inaccessible.  It resizes nothing to 0 bytes (malloc(0)
+ * from a class's slow path): that block is freed and made anew. */
 static void block_resize(const void *p, size_t from, size_t to)
 {
+    if (to == 0) {
+        block_free(p, from);
+        block_alloc(p, 0, false);
+        return;
+    }
     MEMCHECK(VALGRIND_RESIZEINPLACE_BLOCK(p, from, to, 0));
     if (to > from)
         asan_unpoison(p, to);
@@ -181,7 +189,7 @@ struct block {
     size_t usable;
 };
 
-/* p is the start of an object of c in slab *s (index *idx). */
+/* p is the start of an object of c (*b: its slab, index and size). */
 static bool object_of(const struct slab_cache *c, const void *p, struct block *b)
 {
     struct slab_page *pg = addr_to_page(p);
@@ -250,14 +258,21 @@ static void clear_popped(unsigned slot_id)
         s->loaded->objs[s->rounds] = NULL;
 }
 
+/* The API calls reach the functions below by a tail call (no stack
+ * frame on the fast paths), so in memcheck's stacks of an allocation or
+ * a free these are the innermost frames of libslab's, right above the
+ * program's call.  No tail call out of them either: they stay in sight. */
+#define STAY_IN_STACK() __asm__ volatile("" ::: "memory")
+
 /* ---- objects of caches ---- */
 
-void annotate_cache_alloc_(const struct slab_cache *c, void *p)
+void *annotate_cache_alloc_(const struct slab_cache *c, void *p)
 {
     if (!p || (c->flags & CACHE_INTERNAL))
-        return;
+        return p;
     block_alloc(p, c->size, c->ctor != NULL);
     clear_popped(c->id);
+    return p;
 }
 
 void annotate_cache_free_(const struct slab_cache *c, void *p)
@@ -266,21 +281,23 @@ void annotate_cache_free_(const struct slab_cache *c, void *p)
     if (!p || !object_of(c, p, &b) || checked_double_free(&b))
         return;
     block_free(p, c->size);
+    STAY_IN_STACK();
 }
 
 /* ---- kmalloc ---- */
 
-void annotate_km_alloc_(void *p, size_t n)
+void *annotate_km_alloc_(void *p, size_t n)
 {
     struct block b;
     if (!p || !km_block(p, &b))
-        return;
+        return p;
     if (n > b.usable)
         n = b.usable;
     mem_noaccess((char *)p + n, b.usable - n); /* the rest of the class or run */
     block_alloc(p, n, false);
     if (b.cache)
         clear_popped(b.cache->id);
+    return p;
 }
 
 void annotate_km_free_(void *p)
@@ -289,6 +306,7 @@ void annotate_km_free_(void *p)
     if (!p || !km_block(p, &b) || checked_double_free(&b))
         return;
     block_free(p, b.usable);
+    STAY_IN_STACK();
 }
 
 /* The block's size as the tools know it: where its first inaccessible
@@ -317,9 +335,9 @@ size_t annotate_km_size_(const void *p, size_t usable)
 void annotate_km_resize_(void *p, size_t old_usable, size_t n)
 {
     struct block b;
-    size_t from = annotate_km_size_(p, old_usable);
-    if (!km_block(p, &b))
+    if (!p || !km_block(p, &b))
         return;
+    size_t from = annotate_km_size_(p, old_usable);
     block_resize(p, from, n);
     size_t end = b.usable > old_usable ? b.usable : old_usable;
     mem_noaccess((char *)p + n, end - n); /* up to the end of the run, as before */

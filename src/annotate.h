@@ -7,9 +7,13 @@
  * tool is watching (memcheck: one load and a branch not taken) and
  * nothing at all in builds with SLAB_NO_ANNOTATE (cmake -DSLAB_ANNOTATE=OFF).
  *
- * Call them where memory changes hands, after it was taken and before
- * it is given:
- *   annotate_cache_alloc/free   slab_cache_alloc() / slab_cache_free()
+ * Call them where memory changes hands: an allocation once the object
+ * is taken, a free before another thread could take the object (on a
+ * magazine fast path that is right after the push, since only the
+ * pushing thread can pop it, and the call is then a tail call: the fast
+ * paths keep no stack frame for it):
+ *   annotate_cache_alloc/free   the fast paths of slab_cache_alloc() and
+ *                               slab_cache_free(), and tcache's slow paths
  *   annotate_km_alloc/free      kmalloc's objects, runs and huge mappings
  *   annotate_km_resize          realloc in place
  *   annotate_km_size            bytes of a kmalloc block the tools let the
@@ -44,15 +48,16 @@
 static inline void annotate_boot(void) {}
 #else
 void annotate_boot(void);
-/* Non-zero while running under valgrind; set once, at boot. */
-extern int slab__annotate;
+/* Non-zero while running under valgrind; set once, at boot.  Hidden, so
+ * that reading it is one load, not two through the GOT. */
+extern int slab__annotate __attribute__((visibility("hidden")));
 #define annotate_on() \
     (SLAB_ASAN || unlikely(__atomic_load_n(&slab__annotate, __ATOMIC_RELAXED) != 0))
 #endif
 
-void annotate_cache_alloc_(const struct slab_cache *c, void *p);
+void *annotate_cache_alloc_(const struct slab_cache *c, void *p);
 void annotate_cache_free_(const struct slab_cache *c, void *p);
-void annotate_km_alloc_(void *p, size_t n);
+void *annotate_km_alloc_(void *p, size_t n);
 void annotate_km_free_(void *p);
 void annotate_km_resize_(void *p, size_t old_usable, size_t n);
 size_t annotate_km_size_(const void *p, size_t usable);
@@ -65,29 +70,29 @@ void annotate_defined_(const void *p, size_t n);
 void annotate_forget_(void *const *objs, size_t n);
 
 /* An object of c handed out (NULL: nothing): the tools see a block of
- * c->size bytes, defined when c has a constructor. */
-static inline void annotate_cache_alloc(const struct slab_cache *c, void *p)
+ * c->size bytes, defined when c has a constructor.  Returns p, so that
+ * `return annotate_cache_alloc(c, p);` is a tail call. */
+static inline void *annotate_cache_alloc(const struct slab_cache *c, void *p)
 {
-    if (annotate_on())
-        annotate_cache_alloc_(c, p);
+    return annotate_on() ? annotate_cache_alloc_(c, p) : p;
 }
 
-/* p is about to go back to c: freed, if it is an object of c that the
- * program holds (anything else is libslab's to report). */
+/* p goes back to c (on a magazine fast path: has just gone, into this
+ * thread's magazine): freed, if it is an object of c that the program
+ * held (anything else is libslab's to report). */
 static inline void annotate_cache_free(const struct slab_cache *c, void *p)
 {
     if (annotate_on())
         annotate_cache_free_(c, p);
 }
 
-/* A kmalloc block of n bytes handed out (NULL: nothing). */
-static inline void annotate_km_alloc(void *p, size_t n)
+/* A kmalloc block of n bytes handed out (NULL: nothing); returns p. */
+static inline void *annotate_km_alloc(void *p, size_t n)
 {
-    if (annotate_on())
-        annotate_km_alloc_(p, n);
+    return annotate_on() ? annotate_km_alloc_(p, n) : p;
 }
 
-/* p, a kmalloc block or any cache's object, is about to be freed. */
+/* p, a kmalloc block or any cache's object, is freed (as above). */
 static inline void annotate_km_free(void *p)
 {
     if (annotate_on())

@@ -469,10 +469,7 @@ void *slab_cache_alloc(slab_cache_t *c)
         return NULL;
     }
     void *obj = cache_alloc_fast(c);
-    if (unlikely(obj == NULL))
-        obj = tcache_alloc_slow(c);
-    annotate_cache_alloc(c, obj);
-    return obj;
+    return likely(obj != NULL) ? annotate_cache_alloc(c, obj) : tcache_alloc_slow(c);
 }
 
 void slab_cache_free(slab_cache_t *c, void *obj)
@@ -484,9 +481,8 @@ void slab_cache_free(slab_cache_t *c, void *obj)
                      "NULL cache for %p; ignored", obj);
         return;
     }
-    annotate_cache_free(c, obj);
     if (likely(cache_free_fast(c, obj)))
-        return;
+        return annotate_cache_free(c, obj); /* only this thread can take it back yet */
     tcache_free_slow(c, obj);
 }
 

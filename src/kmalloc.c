@@ -111,8 +111,7 @@ static void *large_alloc(size_t n, size_t align)
         p = large_alloc_once(n, align);
     if (!p)
         errno = ENOMEM;
-    annotate_km_alloc(p, n);
-    return p;
+    return annotate_km_alloc(p, n);
 }
 
 void *km_alloc_slow(size_t n)
@@ -125,9 +124,10 @@ void *km_alloc_slow(size_t n)
         return NULL;
     }
     void *p = cache_alloc_fast(c);
-    if (!p)
-        p = tcache_alloc_slow(c);
-    annotate_km_alloc(p, n);
+    if (p)
+        return annotate_km_alloc(p, n);
+    p = tcache_alloc_slow(c); /* told as an object of c->size bytes: now n */
+    annotate_km_resize(p, c->size, n);
     return p;
 }
 
@@ -198,11 +198,15 @@ static void km_release(void *p, const struct km_block *b)
 {
     if (b->kind == KM_OBJECT) {
         struct slab_cache *c = b->page->cache;
-        if (!cache_free_fast(c, p))
+        if (cache_free_fast(c, p))
+            annotate_km_free(p); /* only this thread can take it back yet */
+        else
             tcache_free_slow(c, p);
     } else if (b->kind == KM_RUN) {
+        annotate_km_free(p);
         buddy_free_run(b->page);
     } else if (b->kind == KM_HUGE) {
+        annotate_km_free(p);
         huge_free(b->huge);
     }
 }
@@ -293,7 +297,6 @@ void *km_realloc(void *p, size_t size, const char *function)
         return NULL;
     size_t have = annotate_km_size(p, b.usable); /* usable, unless a tool says less */
     memcpy(q, p, have < size ? have : size);
-    annotate_km_free(p);
     km_release(p, &b);
     return q;
 }

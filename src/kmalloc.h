@@ -47,10 +47,8 @@ static inline void *km_alloc(size_t n)
 {
     if (likely(n <= KM_MAX)) {
         void *p = slot_alloc_fast(tcache_slot_id(km_index(n)));
-        if (likely(p != NULL)) {
-            annotate_km_alloc(p, n);
-            return p;
-        }
+        if (likely(p != NULL))
+            return annotate_km_alloc(p, n);
     }
     return km_alloc_slow(n);
 }
@@ -73,7 +71,6 @@ static inline struct slab_page *km_slab_of(const void *p, void *entry)
  * found from the page descriptor without touching the cache. */
 static inline void km_free(void *p, const char *function)
 {
-    annotate_km_free(p);
     void *entry = map_entry(p);
     if (likely(entry && !((uintptr_t)entry & MAP_HUGE))) {
         struct slab_arena *a = entry;
@@ -81,7 +78,7 @@ static inline void km_free(void *p, const char *function)
         unsigned kind = page_kind(pg);
         if (likely(kind == PG_SLAB || kind == PG_TAIL)) {
             if (likely(slot_free_fast(tcache_slot_id(pg->slot_id), p)))
-                return;
+                return annotate_km_free(p); /* only this thread can take it back yet */
             tcache_free_slow(kind == PG_TAIL ? pg->head->cache : pg->cache, p);
             return;
         }

@@ -33,6 +33,8 @@
  */
 #include "internal.h"
 
+#include "annotate.h"
+
 #include <errno.h>
 #include <pthread.h>
 #include <string.h>
@@ -272,16 +274,17 @@ void *tcache_alloc_slow(struct slab_cache *c)
 {
     struct mag_slot *s = slot_get(c);
     if (!s)
-        return alloc_direct(c);
+        return annotate_cache_alloc(c, alloc_direct(c));
     reap_tick();
     slot_begin(s);
     void *obj = alloc_slow(c, s);
     slot_end(s);
-    return obj;
+    return annotate_cache_alloc(c, obj);
 }
 
 void tcache_free_slow(struct slab_cache *c, void *obj)
 {
+    annotate_cache_free(c, obj);
     struct mag_slot *s = slot_get(c);
     if (!s) {
         if (cache_free_batch(c, &obj, 1) && c->id != TC_NO_ID)
