@@ -8,9 +8,11 @@
 #
 # memcheck: valgrind --error-exitcode=99 --leak-check=full
 #   --errors-for-leak-kinds=definite; each error mode must exit 99 with
-#   the error named and the block's allocation and free in libslab's
-#   calls (the stack lines after "alloc'd" / "free'd"), the leak mode
-#   with both lost blocks "definitely lost", and clean with no error.
+#   the error named and the stacks of the block's allocation and free
+#   (the lines after "alloc'd" / "free'd") running from libslab's
+#   annotation (annotate_*: the API reaches it by a tail call) to the
+#   program's call, the leak mode with both lost blocks "definitely
+#   lost", and clean with no error.
 # asan: each error mode must stop with an AddressSanitizer report of a
 #   use-after-poison (or heap-use-after-free) read, or write for
 #   cache_overflow; clean must exit 0 with no report.
@@ -74,29 +76,34 @@ case $tool:$mode in
         want_exit 99
         want 'Invalid read of size 1'
         want '8 bytes inside a block of size 64 free'"'"'d'
-        want_stack "free'd" 'slab_cache_free'
-        want_stack "alloc'd" 'slab_cache_alloc'
+        want_stack "free'd" 'annotate_cache_free'
+        want_stack "free'd" 'cache_uaf \(tool_uaf\.c'
+        want_stack "alloc'd" 'annotate_cache_alloc'
+        want_stack "alloc'd" 'cache_uaf \(tool_uaf\.c'
         ;;
     memcheck:malloc_uaf)
         want_exit 99
         want 'Invalid read of size 1'
         want '40 bytes inside a block of size 100 free'"'"'d'
-        want_stack "free'd" '(slab_free|km_free)'
-        want_stack "alloc'd" '(slab_malloc|km_alloc)'
+        want_stack "free'd" 'annotate_km_free'
+        want_stack "free'd" 'malloc_uaf \(tool_uaf\.c'
+        want_stack "alloc'd" 'annotate_(km|cache)_alloc'
+        want_stack "alloc'd" 'malloc_uaf \(tool_uaf\.c'
         ;;
     memcheck:cache_overflow)
         want_exit 99
         want 'Invalid write of size 1'
         want '0 bytes after a block of size 64 alloc'"'"'d'
-        want_stack "alloc'd" 'slab_cache_alloc'
+        want_stack "alloc'd" 'annotate_cache_alloc'
+        want_stack "alloc'd" 'cache_overflow \(tool_uaf\.c'
         ;;
     memcheck:cache_leak)
         want_exit 99
         want '64 bytes in 1 blocks are definitely lost'
         want '100 bytes in 1 blocks are definitely lost'
         want 'definitely lost: 164 bytes in 2 blocks'
-        want_stack 'definitely lost in loss record' 'slab_cache_alloc'
-        want_stack 'definitely lost in loss record' '(slab_malloc|km_alloc)'
+        want_stack 'definitely lost in loss record' 'annotate_(km|cache)_alloc'
+        want_stack 'definitely lost in loss record' 'leak \(tool_uaf\.c'
         deny 'Invalid (read|write|free)'
         ;;
     memcheck:clean)

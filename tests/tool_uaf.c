@@ -119,8 +119,14 @@ static int clean(void)
     }
     for (int i = 0; i < 200; i++)
         slab_cache_free(i % 2 ? c : d, objs[i]);
-    /* every size class, runs and a huge mapping; realloc in place and
-     * moving; calloc; aligned; the usable size */
+    /* malloc(0), first from the class's slow path; every size class,
+     * runs and a huge mapping; realloc in place and moving; calloc;
+     * aligned; the usable size */
+    void *z0 = slab_malloc(0), *z1 = slab_malloc(0);
+    if (!z0 || !z1 || slab_usable_size(z0) != 8)
+        return 2;
+    slab_free(z0);
+    slab_free(z1);
     unsigned long sum = 0;
     for (size_t n = 1; n < (size_t)5 << 20; n = n * 3 + 7) {
         unsigned char *p = slab_malloc(n);
