@@ -17,6 +17,8 @@
  */
 #include "internal.h"
 
+#include "annotate.h"
+
 #include <errno.h>
 #include <string.h>
 
@@ -105,6 +107,7 @@ void arena_destroy(struct slab_arena *a)
     slab_page_source_t src = a->source;
     char *base = a->base;
     map_set(base, ARENA_SIZE, NULL);
+    annotate_expose(base, ARENA_SIZE);
     src.unmap(src.ctx, base, ARENA_SIZE);
     src.unmap(src.ctx, a, ARENA_META_SIZE);
 }

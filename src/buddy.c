@@ -36,6 +36,8 @@
  */
 #include "internal.h"
 
+#include "annotate.h"
+
 #include <errno.h>
 #include <string.h>
 
@@ -159,6 +161,7 @@ struct slab_page *buddy_alloc(unsigned order, unsigned kind)
     else if (kind == PG_PAGES)
         block_pages += (size_t)1 << order;
     slab_unlock(&buddy_lock);
+    annotate_pages(page_address(p), PAGE_SIZE << order);
     return p;
 }
 

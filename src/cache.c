@@ -29,6 +29,8 @@
  */
 #include "internal.h"
 
+#include "annotate.h"
+
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -84,6 +86,7 @@ static void caches_unlink(struct slab_cache *c)
 
 static void boot(void)
 {
+    annotate_boot();
     slab_layout_compute(&cache_cache.layout, cache_cache.size, cache_cache.align);
     caches_link(&cache_cache);
     depot_boot();
@@ -515,7 +518,7 @@ void *slab_cache_alloc(slab_cache_t *c)
     }
     void *obj = cache_alloc_fast(c);
     if (likely(obj != NULL))
-        return obj;
+        return annotate_cache_alloc(c, obj);
     return cache_alloc_miss(c);
 }
 
@@ -529,7 +532,7 @@ void slab_cache_free(slab_cache_t *c, void *obj)
         return;
     }
     if (likely(cache_free_fast(c, obj)))
-        return;
+        return annotate_cache_free(c, obj); /* only this thread can take it back yet */
     cache_free_miss(c, obj);
 }
 

@@ -23,9 +23,15 @@
  * A free that finds a zone damaged still frees (the damage is reported);
  * an allocation that finds poison or a zone damaged still hands the
  * object out, repaired.  F checks the slab's bitmap before each use.
+ *
+ * Memory checkers (annotate.h) see a free object's whole slot, and a live
+ * object's zones and stacks, as inaccessible: the code here opens what it
+ * reads or writes and closes it again (slot_open/slot_close).
  */
 #define _GNU_SOURCE
 #include "internal.h"
+
+#include "annotate.h"
 
 #include <errno.h>
 #include <execinfo.h>
@@ -177,6 +183,37 @@ bool debug_layout(struct slab_layout *l, size_t size, size_t align, slab_flags_t
 static inline struct tracks *tracks_of(const struct slab_cache *c, const void *obj)
 {
     return (struct tracks *)((char *)obj + c->layout.track_off);
+}
+
+/* The slot of obj from its left zone to its end, or (live objects) all of
+ * it but the `used` bytes the program holds, made accessible to memory
+ * checkers and inaccessible again. */
+static void slot_open(const struct slab_cache *c, const void *obj, size_t used)
+{
+    const struct slab_layout *l = &c->layout;
+    const char *o = obj;
+    annotate_expose(o - l->red_left, l->red_left);
+    annotate_expose(o + used, l->stride - l->red_left - used);
+}
+
+static void slot_close(const struct slab_cache *c, const void *obj, size_t used)
+{
+    const struct slab_layout *l = &c->layout;
+    const char *o = obj;
+    annotate_hide(o - l->red_left, l->red_left);
+    annotate_hide(o + used, l->stride - l->red_left - used);
+}
+
+/* The bytes a live object's program holds (the size asked for, in a Z
+ * kmalloc class: the field is outside them). */
+static size_t live_used(const struct slab_cache *c, const void *obj)
+{
+    if (!c->layout.size_off)
+        return c->size;
+    annotate_expose((const char *)obj + c->layout.size_off, sizeof(uint32_t));
+    size_t used = cache_usable(c, obj);
+    annotate_hide((const char *)obj + c->layout.size_off, sizeof(uint32_t));
+    return used;
 }
 
 /* ---- call stacks ---- */
@@ -360,6 +397,7 @@ void debug_alloc_locked(struct slab_cache *c, struct slab_page *s, void *obj,
 {
     const struct slab_layout *l = &c->layout;
     long bad;
+    slot_open(c, obj, 0); /* a free object: all of it */
     if ((c->flags & SLAB_CONSISTENCY_CHECKS) && !debug_slab_ok(c, s))
         slab_error(c, dc, s, obj);
     if ((c->flags & SLAB_RED_ZONE) && !zones_ok(c, obj, c->size, RED_FREE, &bad))
@@ -383,6 +421,7 @@ void debug_alloc_locked(struct slab_cache *c, struct slab_page *s, void *obj,
                          c->name, obj, used);
         (void)!write(STDERR_FILENO, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
     }
+    slot_close(c, obj, 0); /* the caller tells the checkers it is allocated */
 }
 
 bool debug_free_locked(struct slab_cache *c, struct slab_page *s, void *obj,
@@ -390,6 +429,7 @@ bool debug_free_locked(struct slab_cache *c, struct slab_page *s, void *obj,
 {
     const struct slab_layout *l = &c->layout;
     long bad;
+    slot_open(c, obj, 0); /* already told free to the checkers */
     size_t used = cache_usable(c, obj);
     if ((c->flags & SLAB_RED_ZONE) && !zones_ok(c, obj, used, RED_LIVE, &bad))
         object_error(c, dc, SLAB_ERR_REDZONE, obj, bad);
@@ -404,6 +444,7 @@ bool debug_free_locked(struct slab_cache *c, struct slab_page *s, void *obj,
         int n = snprintf(line, sizeof line, "libslab: trace: cache '%s': free %p\n", c->name, obj);
         (void)!write(STDERR_FILENO, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
     }
+    slot_close(c, obj, 0);
     (void)s;
     return true;
 }
@@ -421,7 +462,10 @@ void debug_error_object(const struct slab_cache *c, const struct slab_page *s,
     const char *obj = s->s_mem + i * l->stride;
     e->object = obj;
     e->offset = (long)((const char *)e->ptr - obj);
+    size_t used = slab_is_free(s, i) ? 0 : live_used(c, obj);
+    slot_open(c, obj, used);
     copy_tracks(c, obj, e);
+    slot_close(c, obj, used);
 }
 
 static const char *kind_verb(slab_error_kind_t kind)
@@ -461,12 +505,14 @@ size_t debug_verify_slab(struct slab_cache *c, struct slab_page *s)
         bool free_obj = slab_is_free(s, i);
         struct debug_call dc = {.function = "slab_verify"};
         long bad;
+        size_t used = free_obj ? 0 : live_used(c, obj);
+        slot_open(c, obj, used);
         if ((c->flags & SLAB_RED_ZONE) &&
-            !zones_ok(c, obj, free_obj ? c->size : cache_usable(c, obj),
-                      free_obj ? RED_FREE : RED_LIVE, &bad))
+            !zones_ok(c, obj, free_obj ? c->size : used, free_obj ? RED_FREE : RED_LIVE, &bad))
             object_error(c, &dc, SLAB_ERR_REDZONE, obj, bad);
         if (free_obj && poisoned(c) && (bad = poison_damage(c, obj)) >= 0)
             object_error(c, &dc, SLAB_ERR_POISON, obj, bad);
+        slot_close(c, obj, used);
         problems += dc.nerr;
         debug_end(c, &dc);
     }
@@ -490,24 +536,26 @@ struct leak_walk {
 static void leak_add(const struct slab_cache *c, const void *obj, struct leak_walk *w)
 {
     w->total++;
-    const void *site = NULL;
-    if (c->layout.track_off)
-        site = tracks_of(c, obj)->alloc.pc[0];
-    for (unsigned i = 0; i < w->n; i++)
-        if (w->g[i].e.alloc.pc[0] == site) {
-            w->g[i].count++;
-            return;
-        }
-    if (w->n == LEAK_GROUPS) {
+    size_t used = live_used(c, obj);
+    slot_open(c, obj, used);
+    const void *site = c->layout.track_off ? tracks_of(c, obj)->alloc.pc[0] : NULL;
+    struct leak_group *g = NULL;
+    for (unsigned i = 0; i < w->n && !g; i++)
+        if (w->g[i].e.alloc.pc[0] == site)
+            g = &w->g[i];
+    if (g) {
+        g->count++;
+    } else if (w->n == LEAK_GROUPS) {
         w->other++;
-        return;
+    } else {
+        g = &w->g[w->n++];
+        memset(g, 0, sizeof *g);
+        g->count = 1;
+        g->e.kind = SLAB_ERR_LEAK;
+        g->e.ptr = g->e.object = obj;
+        copy_tracks(c, obj, &g->e);
     }
-    struct leak_group *g = &w->g[w->n++];
-    memset(g, 0, sizeof *g);
-    g->count = 1;
-    g->e.kind = SLAB_ERR_LEAK;
-    g->e.ptr = g->e.object = obj;
-    copy_tracks(c, obj, &g->e);
+    slot_close(c, obj, used);
 }
 
 size_t debug_report_leaks(struct slab_cache *c, const char *function)

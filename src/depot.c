@@ -30,6 +30,8 @@
  */
 #include "internal.h"
 
+#include "annotate.h"
+
 #include <errno.h>
 
 static const unsigned mag_rounds[MAG_SIZES] = {7, 15, 31, 63, 127, 255};
@@ -110,6 +112,7 @@ static void magazine_destroy(struct slab_cache *c, struct magazine *m, unsigned 
 {
     if (rounds)
         cache_free_batch(c, m->objs, rounds);
+    annotate_forget(m->objs, rounds);
     magazine_free(m);
 }
 
@@ -191,6 +194,7 @@ struct magazine *depot_exchange_empty(struct slab_cache *c, struct magazine *giv
         d->overflows++;
         slab_unlock(&d->lock);
         cache_free_batch(c, give->objs, give->size);
+        annotate_forget(give->objs, give->size);
         if (reuse)
             return give;
         magazine_free(give);
@@ -246,6 +250,7 @@ void depot_return(struct slab_cache *c, struct magazine *m, unsigned rounds)
         return;
     if (rounds != 0 && rounds != m->size) {
         cache_free_batch(c, m->objs, rounds);
+        annotate_forget(m->objs, rounds);
         rounds = 0;
     }
     depot_lock(c);

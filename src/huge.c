@@ -14,6 +14,8 @@
  */
 #include "internal.h"
 
+#include "annotate.h"
+
 #include <errno.h>
 
 static struct slab_cache huge_cache;
@@ -66,6 +68,7 @@ void huge_free(struct huge *h)
     char *base = h->base;
     size_t bytes = h->bytes;
     map_set(base, bytes, NULL);
+    annotate_expose(base, bytes);
     src.unmap(src.ctx, base, bytes);
     cache_free_batch(&huge_cache, (void *const *)&h, 1);
     __atomic_fetch_sub(&huge_count, 1, __ATOMIC_RELAXED);

@@ -110,7 +110,7 @@ static void *large_alloc(size_t n, size_t align)
         p = large_alloc_once(n, align);
     if (!p)
         errno = ENOMEM;
-    return p;
+    return annotate_km_alloc(p, n);
 }
 
 __attribute__((noinline)) void *km_alloc_miss(size_t n)
@@ -136,7 +136,11 @@ void *km_alloc_slow(size_t n, void *caller)
         return NULL;
     }
     void *p = cache_alloc_fast(c);
-    return p ? p : tcache_alloc_slow(c);
+    if (p)
+        return annotate_km_alloc(p, n);
+    p = tcache_alloc_slow(c); /* told as an object of c->size bytes: now n */
+    annotate_km_resize(p, c->size, n);
+    return p;
 }
 
 /* ---- what a pointer is ---- */
@@ -206,11 +210,15 @@ static void km_release(void *p, const struct km_block *b)
 {
     if (b->kind == KM_OBJECT) {
         struct slab_cache *c = b->page->cache;
-        if (!cache_free_fast(c, p))
+        if (cache_free_fast(c, p))
+            annotate_km_free(p); /* only this thread can take it back yet */
+        else
             tcache_free_slow(c, p);
     } else if (b->kind == KM_RUN) {
+        annotate_km_free(p);
         buddy_free_run(b->page);
     } else if (b->kind == KM_HUGE) {
+        annotate_km_free(p);
         huge_free(b->huge);
     }
 }
@@ -245,6 +253,8 @@ void *km_calloc(size_t n, size_t size, void *caller)
     /* A huge mapping is fresh from the page source, which zeroes. */
     if (p && bytes <= SLAB_HUGE_THRESHOLD)
         memset(p, 0, bytes);
+    else
+        annotate_defined(p, bytes);
     return p;
 }
 
@@ -264,8 +274,14 @@ static bool fits_in_place(const struct km_block *b, size_t size)
         if (size <= KM_MAX || size > SLAB_HUGE_THRESHOLD)
             return false;
         size_t pages = (size + PAGE_SIZE - 1) >> PAGE_SHIFT;
-        if (pages < b->page->run_pages)
+        if (pages < b->page->run_pages) {
+            /* the tail is another thread's as soon as it is given back:
+             * the checkers hear of it first */
+            size_t kept = pages << PAGE_SHIFT;
+            annotate_hide((char *)page_address(b->page) + kept,
+                          ((size_t)b->page->run_pages << PAGE_SHIFT) - kept);
             buddy_shrink_run(b->page, pages);
+        }
         return pages <= b->page->run_pages || buddy_grow_run(b->page, pages);
     }
     case KM_HUGE:
@@ -290,12 +306,18 @@ void *km_realloc(void *p, size_t size, const char *function, void *caller)
         errno = EINVAL;
         return NULL;
     }
-    if (fits_in_place(&b, size))
+    if (fits_in_place(&b, size)) {
+        size_t usable = b.usable; /* a run may have been shrunk: no more than it keeps */
+        if (b.kind == KM_RUN && usable > ((size_t)b.page->run_pages << PAGE_SHIFT))
+            usable = (size_t)b.page->run_pages << PAGE_SHIFT;
+        annotate_km_resize(p, usable, size);
         return p;
+    }
     void *q = km_alloc_at(size, caller);
     if (!q)
         return NULL;
-    memcpy(q, p, b.usable < size ? b.usable : size);
+    size_t have = annotate_km_size(p, b.usable); /* usable, unless a tool says less */
+    memcpy(q, p, have < size ? have : size);
     api_note(function, caller);
     km_release(p, &b);
     return q;
@@ -336,7 +358,9 @@ size_t slab_usable_size(const void *ptr)
                      "%p is not the start of an object", ptr);
         return 0;
     }
-    return s ? cache_usable(s->cache, ptr) : km_usable_slow(ptr, entry, __func__);
+    size_t usable = s ? cache_usable(s->cache, ptr) : km_usable_slow(ptr, entry, __func__);
+    annotate_km_grant(ptr, usable);
+    return usable;
 }
 
 void *slab_aligned_alloc(size_t align, size_t size)

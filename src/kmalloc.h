@@ -22,6 +22,8 @@
 
 #include "internal.h"
 
+#include "annotate.h"
+
 #define KM_CLASSES 41
 #define KM_MAX SLAB_KMALLOC_MAX_SIZE
 
@@ -54,7 +56,7 @@ void km_free_miss(struct slab_cache *c, void *p, const char *function);
         if (likely((n) <= KM_MAX)) {                                          \
             void *p_ = slot_alloc_fast(tcache_slot_id(km_index(n)));          \
             if (likely(p_ != NULL))                                           \
-                return p_;                                                    \
+                return annotate_km_alloc(p_, (n));                            \
         }                                                                     \
     } while (0)
 
@@ -99,7 +101,7 @@ static inline __attribute__((always_inline)) void km_free(void *p, const char *f
         unsigned kind = page_kind(pg);
         if (likely(kind == PG_SLAB || kind == PG_TAIL)) {
             if (likely(slot_free_fast(tcache_slot_id(pg->slot_id), p)))
-                return;
+                return annotate_km_free(p); /* only this thread can take it back yet */
             km_free_miss(kind == PG_TAIL ? pg->head->cache : pg->cache, p, function);
             return;
         }
@@ -113,9 +115,9 @@ static inline size_t km_usable(const void *p, const char *function)
 {
     void *entry = map_entry(p);
     struct slab_page *s = km_slab_of(p, entry);
-    if (likely(s != NULL))
-        return cache_usable(s->cache, p);
-    return km_usable_slow(p, entry, function);
+    size_t usable = likely(s != NULL) ? cache_usable(s->cache, p) : km_usable_slow(p, entry, function);
+    annotate_km_grant(p, usable);
+    return usable;
 }
 
 void *km_calloc(size_t n, size_t size, void *caller);

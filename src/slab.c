@@ -22,6 +22,8 @@
  */
 #include "internal.h"
 
+#include "annotate.h"
+
 #include <errno.h>
 
 static size_t map_words_for(size_t objs) { return objs > 64 ? (objs + 63) / 64 : 0; }
@@ -106,12 +108,14 @@ struct slab_page *slab_create(struct slab_cache *c, unsigned colour, bool *ctor_
             return NULL;
         }
     }
+    annotate_slab_new(c, s);
     return s;
 }
 
 void slab_release(struct slab_cache *c, struct slab_page *s)
 {
     const struct slab_layout *l = &c->layout;
+    annotate_expose(page_address(s), PAGE_SIZE << l->order);
     if (c->dtor)
         for (size_t i = 0; i < l->objs; i++)
             c->dtor(s->s_mem + i * l->stride, c->arg);

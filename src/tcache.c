@@ -36,6 +36,8 @@
  */
 #include "internal.h"
 
+#include "annotate.h"
+
 #include <errno.h>
 #include <pthread.h>
 #include <string.h>
@@ -322,17 +324,18 @@ void *tcache_alloc_slow(struct slab_cache *c)
 {
     struct mag_slot *s = slot_get(c);
     if (!s || s->busy) /* busy: called from inside this slot's slow path */
-        return alloc_direct(c);
+        return annotate_cache_alloc(c, alloc_direct(c));
     reap_tick();
     struct mag_slot w;
     slot_take(s, &w);
     void *obj = alloc_slow(c, &w);
     slot_put(s, &w, c);
-    return obj;
+    return annotate_cache_alloc(c, obj);
 }
 
 void tcache_free_slow(struct slab_cache *c, void *obj)
 {
+    annotate_cache_free(c, obj);
     struct mag_slot *s = slot_get(c);
     if (!s || s->busy) {
         if (cache_free_batch(c, &obj, 1) && c->id != TC_NO_ID)

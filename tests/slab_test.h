@@ -15,7 +15,9 @@
  *   - the iteration scale read from SLAB_TEST_SCALE;
  *   - cache statistics, and the fixtures the files share;
  *   - failures seen by other threads, reported in the main one;
- *   - object patterns for the stress tests.
+ *   - object patterns for the stress tests;
+ *   - what memcheck is told where a test does on purpose what it would
+ *     rightly flag.
  */
 #ifndef SLAB_TEST_H
 #define SLAB_TEST_H
@@ -555,6 +557,42 @@ static inline int test_check_pattern(const void *obj, size_t size, size_t off, i
             return 0;
         }
     return 1;
+}
+
+/* ------------------------------------------------------------------ */
+/* Memory checkers                                                      */
+
+/* libslab tells valgrind's memcheck which of its objects the program
+ * holds (src/annotate.c), so memcheck flags what the tests below do on
+ * purpose; these say it is meant. */
+#if defined(__has_include)
+#if __has_include(<valgrind/memcheck.h>)
+#include <valgrind/memcheck.h>
+#define TEST_HAVE_MEMCHECK_H 1
+#endif
+#endif
+
+/* The n bytes at p hold what the test checks for: a new object of a
+ * cache without a constructor is undefined to memcheck, though libslab
+ * hands it out with what its last holder left in it. */
+static inline void test_mem_defined(const void *p, size_t n)
+{
+#ifdef TEST_HAVE_MEMCHECK_H
+    (void)VALGRIND_MAKE_MEM_DEFINED(p, n);
+#else
+    (void)p, (void)n;
+#endif
+}
+
+/* In a child of fork() whose parent had other threads allocating: what
+ * those threads held (on their stacks, in their registers) is lost to
+ * the child, and memcheck says so when the child exits.  Not the child's
+ * doing: the losses are still listed, but are not errors. */
+static inline void test_fork_child_of_threads(void)
+{
+#ifdef TEST_HAVE_MEMCHECK_H
+    VALGRIND_CLO_CHANGE("--errors-for-leak-kinds=none");
+#endif
 }
 
 #endif /* SLAB_TEST_H */

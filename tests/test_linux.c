@@ -219,6 +219,7 @@ static void test_zeroing(void **state)
     kmem_cache_free(c, p);
     unsigned char *q = kmem_cache_alloc(c, GFP_KERNEL | __GFP_NOWARN);
     assert_ptr_equal(q, p);
+    test_mem_defined(q, 300);
     assert_int_equal(q[0], 0xCD);
     assert_int_equal(q[299], 0xCD);
     kmem_cache_free(c, q);

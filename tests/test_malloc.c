@@ -627,8 +627,10 @@ static void test_fork_with_threads(void **state)
         usleep(2000); /* let them run */
         pid_t pid = fork();
         assert_true(pid >= 0);
-        if (pid == 0)
+        if (pid == 0) {
+            test_fork_child_of_threads();
             _exit(child_work());
+        }
         int status = 0;
         assert_int_equal(waitpid(pid, &status, 0), pid);
         if (!WIFEXITED(status))
