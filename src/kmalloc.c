@@ -274,14 +274,6 @@ static bool fits_in_place(const struct km_block *b, size_t size)
         if (size <= KM_MAX || size > SLAB_HUGE_THRESHOLD)
             return false;
         size_t pages = (size + PAGE_SIZE - 1) >> PAGE_SHIFT;
-        if (pages < b->page->run_pages) {
-            /* the tail is another thread's as soon as it is given back:
-             * the checkers hear of it first */
-            size_t kept = pages << PAGE_SHIFT;
-            annotate_hide((char *)page_address(b->page) + kept,
-                          ((size_t)b->page->run_pages << PAGE_SHIFT) - kept);
-            buddy_shrink_run(b->page, pages);
-        }
         return pages <= b->page->run_pages || buddy_grow_run(b->page, pages);
     }
     case KM_HUGE:
@@ -307,10 +299,12 @@ void *km_realloc(void *p, size_t size, const char *function, void *caller)
         return NULL;
     }
     if (fits_in_place(&b, size)) {
-        size_t usable = b.usable; /* a run may have been shrunk: no more than it keeps */
-        if (b.kind == KM_RUN && usable > ((size_t)b.page->run_pages << PAGE_SHIFT))
-            usable = (size_t)b.page->run_pages << PAGE_SHIFT;
-        annotate_km_resize(p, usable, size);
+        annotate_km_resize(p, b.usable, size);
+        /* A run gives back the pages it no longer needs only now: they
+         * are another thread's at once, and the checkers have heard. */
+        size_t pages = (size + PAGE_SIZE - 1) >> PAGE_SHIFT;
+        if (b.kind == KM_RUN && pages < b.page->run_pages)
+            buddy_shrink_run(b.page, pages);
         return p;
     }
     void *q = km_alloc_at(size, caller);
