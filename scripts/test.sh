@@ -12,6 +12,9 @@
 #                                  (under setarch -R when the kernel's mmap
 #                                  randomisation defeats ThreadSanitizer)
 #   f  valgrind   build-valgrind/  -DSLAB_VALGRIND=ON, ctest
+#   g  fuzz       build-fuzz/      clang, -DSLAB_FUZZ=ON: fuzz/fuzz_api (libFuzzer,
+#                                  ASan + UBSan) for FUZZ_SECONDS from the seeds
+#                                  in fuzz/corpus/, then ctest -L fuzz
 #
 # Usage: bash scripts/test.sh [--quick] [--only a,c,...]
 #   --quick      stage a only
@@ -19,7 +22,8 @@
 # Environment: JOBS (build jobs, default 2), CTEST_JOBS (default 2),
 # CTEST_TIMEOUT (seconds per test without its own timeout, default 900;
 # CTEST_TIMEOUT_VALGRIND for stage f, default 1800), TSAN_SETARCH=1 (run
-# the ThreadSanitizer tests under setarch -R without probing first).
+# the ThreadSanitizer tests under setarch -R without probing first),
+# FUZZ_SECONDS (stage g's fuzzing time, default 60).
 #
 # Every stage runs even when an earlier one failed; the exit status is
 # non-zero if any failed, and the last line is "N passed, N failed".
@@ -32,7 +36,7 @@ JOBS=${JOBS:-2}
 CTEST_JOBS=${CTEST_JOBS:-2}
 CTEST_TIMEOUT=${CTEST_TIMEOUT:-900}
 
-all_stages=(a b c d e f)
+all_stages=(a b c d e f g)
 selected=("${all_stages[@]}")
 while [ $# -gt 0 ]; do
     case $1 in
@@ -59,6 +63,7 @@ stage_title() {
         d) echo "AddressSanitizer + UBSan build + ctest (build-asan/)" ;;
         e) echo "ThreadSanitizer build + ctest (build-tsan/)" ;;
         f) echo "valgrind build + ctest under memcheck (build-valgrind/)" ;;
+        g) echo "libFuzzer run + ctest -L fuzz (build-fuzz/)" ;;
     esac
 }
 
@@ -70,6 +75,7 @@ stage_letter() {
         d | asan) echo d ;;
         e | tsan) echo e ;;
         f | valgrind) echo f ;;
+        g | fuzz) echo g ;;
         *) echo "test.sh: unknown stage: $1" >&2; return 1 ;;
     esac
 }
@@ -245,6 +251,27 @@ stage_f() {
     configure build-valgrind -DCMAKE_C_COMPILER=gcc -DSLAB_VALGRIND=ON
     build build-valgrind
     CTEST_TIMEOUT=${CTEST_TIMEOUT_VALGRIND:-1800} run_ctest build-valgrind
+}
+
+stage_g() {
+    local dir=build-fuzz seconds=${FUZZ_SECONDS:-60} rc=0
+    configure $dir -DCMAKE_C_COMPILER=clang -DSLAB_FUZZ=ON -DSLAB_BUILD_TESTS=OFF \
+        -DSLAB_BUILD_BENCH=OFF -DSLAB_BUILD_EXAMPLES=OFF
+    build $dir
+    [ -x $dir/fuzz/fuzz_api ] || { echo "fuzz_api was not built (is clang installed?)" >&2; return 1; }
+    # New inputs go to the work directory, crashes next to it; the seeds
+    # in fuzz/corpus/ are only read.
+    mkdir -p $dir/fuzz/corpus-work
+    echo "+ $dir/fuzz/fuzz_api -max_total_time=$seconds $dir/fuzz/corpus-work fuzz/corpus"
+    set +e
+    "$dir/fuzz/fuzz_api" -max_total_time="$seconds" -print_final_stats=1 \
+        -artifact_prefix="$dir/fuzz/" "$dir/fuzz/corpus-work" fuzz/corpus 2>&1 |
+        grep -v -e '^#[0-9]*.*\(NEW\|REDUCE\) ' -e 'NEW_FUNC'
+    rc=${PIPESTATUS[0]}
+    set -e
+    [ "$rc" -eq 0 ] || echo "fuzz_api failed (exit $rc): the input is in $dir/fuzz/ (crash-*)" >&2
+    run_ctest $dir -L fuzz || rc=1
+    return "$rc"
 }
 
 # ---------------------------------------------------------------------

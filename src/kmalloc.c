@@ -179,6 +179,11 @@ static struct km_block km_lookup(const void *p, void *entry, const char *functio
     }
     struct slab_page *s = km_slab_of(p, entry);
     if (s) {
+        if (slab_obj_index(s->cache, s, p) < 0) {
+            slab_reportf(SLAB_ERR_INTERIOR, function, s->cache, NULL, p, 0,
+                         "%p is not the start of an object; ignored", p);
+            return b;
+        }
         b.kind = KM_OBJECT;
         b.page = s;
         b.usable = cache_usable(s->cache, p);

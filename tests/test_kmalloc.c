@@ -800,14 +800,26 @@ static void test_misuse_interior(void **state)
     assert_filled(h, 3 * MiB, 5);
     slab_free(h);
 
-    /* a slab object: slab_usable_size checks that it starts an object */
+    /* a slab object: slab_usable_size and slab_realloc check that it
+     * starts an object (a realloc that took o + 16 for the object would
+     * hand it to the magazines, and out again, overlapping o's neighbours) */
     unsigned char *o = slab_malloc(100);
     assert_non_null(o);
+    fill(o, 100, 6);
     assert_int_equal(slab_usable_size(o + 8), 0);
     expect_report(SLAB_ERR_INTERIOR, "slab_usable_size", o + 8);
     assert_int_equal(slab_usable_size(o + 1), 0);
     expect_report(SLAB_ERR_INTERIOR, "slab_usable_size", o + 1);
+    static const size_t to[] = {8, 100, 112, 200, 5000, 100000};
+    for (size_t i = 0; i < sizeof to / sizeof to[0]; i++) {
+        errno = 0;
+        assert_null(slab_realloc(o + 16, to[i]));
+        assert_int_equal(errno, EINVAL);
+        expect_report(SLAB_ERR_INTERIOR, "slab_realloc", o + 16);
+    }
     assert_int_equal(slab_usable_size(o), 112);
+    assert_filled(o, 100, 6);
+    assert_verify_clean();
     slab_free(o);
     assert_heap_works();
 }
