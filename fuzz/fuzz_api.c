@@ -97,9 +97,17 @@ static slab_error_kind_t last_kind;
 static size_t last_count;
 static char last_message[256];
 
+/* Leak reports (a debug cache destroyed with live objects: one per call
+ * site, before the cache-busy report) are counted apart. */
+static size_t leaked_objects;
+
 static void hook(const slab_error_t *e, void *arg)
 {
     (void)arg;
+    if (e->kind == SLAB_ERR_LEAK) {
+        leaked_objects += e->count;
+        return;
+    }
     reports++;
     last_kind = e->kind;
     last_count = e->count;
@@ -209,6 +217,7 @@ struct mcache {
     slab_cache_t *c;
     size_t size, align;  /* align: what every object must be aligned to */
     int magazines;       /* has per-thread magazines (frees unchecked) */
+    int debug;           /* has debug flags (leaks reported at destroy) */
     int ctor, dtor;
     unsigned fail_every; /* the constructor fails every Nth call (0: never) */
     unsigned long ctor_calls, ctor_ok, dtor_calls;
@@ -518,6 +527,8 @@ static void op_create(struct in *in)
         flags |= SLAB_HWCACHE_ALIGN;
     if (f & 2)
         flags |= SLAB_CONSISTENCY_CHECKS;
+    if (f & 64)
+        flags |= SLAB_RED_ZONE | SLAB_POISON;
     mc->ctor = (f & 8) != 0;
     mc->dtor = (f & 16) != 0;
     if (mc->ctor && (f & 32))
@@ -545,6 +556,7 @@ static void op_create(struct in *in)
     mc->c = c;
     mc->size = size;
     mc->magazines = saved.magazines && !(f & 4) && !(flags & SLAB_DEBUG_FLAGS);
+    mc->debug = (flags & SLAB_DEBUG_FLAGS) != 0;
     size_t a = align ? align : 8;
     if (flags & SLAB_HWCACHE_ALIGN) {
         size_t r = SLAB_CACHE_LINE;
@@ -679,8 +691,12 @@ static void op_cache_destroy(struct in *in)
     slab_cache_stats_t st;
     CHECK(slab_cache_stats(mc->c, &st) == 0, "slab_cache_stats");
     errno = 0;
+    leaked_objects = 0;
     int r = slab_cache_destroy(mc->c);
     int err = errno;
+    CHECK(leaked_objects == (mc->debug ? mc->nlive : 0),
+          "slab_cache_destroy: %zu objects reported leaked, the model %zu live%s", leaked_objects,
+          mc->nlive, mc->debug ? "" : " (no debug flags: none expected)");
     if (mc->nlive) { /* misuse: reported, the cache stays as it was */
         CHECK(r == -1 && err == EBUSY, "slab_cache_destroy with %zu live: %d, errno %d",
               mc->nlive, r, err);
