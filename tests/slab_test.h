@@ -16,8 +16,8 @@
  *   - cache statistics, and the fixtures the files share;
  *   - failures seen by other threads, reported in the main one;
  *   - object patterns for the stress tests;
- *   - what memcheck is told where a test does on purpose what it would
- *     rightly flag.
+ *   - what memcheck and AddressSanitizer are told where a test does on
+ *     purpose what they would rightly flag.
  */
 #ifndef SLAB_TEST_H
 #define SLAB_TEST_H
@@ -562,9 +562,9 @@ static inline int test_check_pattern(const void *obj, size_t size, size_t off, i
 /* ------------------------------------------------------------------ */
 /* Memory checkers                                                      */
 
-/* libslab tells valgrind's memcheck which of its objects the program
- * holds (src/annotate.c), so memcheck flags what the tests below do on
- * purpose; these say it is meant. */
+/* libslab tells valgrind's memcheck and AddressSanitizer which of its
+ * objects the program holds (src/annotate.c), so they flag what the
+ * tests below do on purpose; these say it is meant. */
 #if defined(__has_include)
 #if __has_include(<valgrind/memcheck.h>)
 #include <valgrind/memcheck.h>
@@ -582,6 +582,67 @@ static inline void test_mem_defined(const void *p, size_t n)
 #else
     (void)p, (void)n;
 #endif
+}
+
+/* AddressSanitizer, in builds made with it (-DSLAB_SANITIZE=address). */
+#if defined(__SANITIZE_ADDRESS__)
+#define TEST_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TEST_ASAN 1
+#endif
+#endif
+
+/* What libslab tells the checkers, in this build: AddressSanitizer's
+ * shadow always in an ASan build, memcheck whenever the program runs
+ * under valgrind, unless the build has annotations off (cmake
+ * -DSLAB_ANNOTATE=OFF defines SLAB_NO_ANNOTATE for every target, the
+ * tests too; SLAB_HAVE_MEMCHECK_H says whether libslab was built with
+ * memcheck's requests).  Where libslab says nothing, the tests must not
+ * either: memory they hid would be hidden from libslab's own reads. */
+#if !defined(SLAB_NO_ANNOTATE) && defined(TEST_ASAN)
+#include <sanitizer/asan_interface.h>
+#define TEST_ANNOTATE_ASAN 1
+#endif
+#if !defined(SLAB_NO_ANNOTATE) && defined(TEST_HAVE_MEMCHECK_H) && defined(SLAB_HAVE_MEMCHECK_H)
+#define TEST_ANNOTATE_MEMCHECK 1
+#endif
+
+/* The n bytes at p are not the program's (a red zone, the stacks a debug
+ * cache keeps after an object, a free object), and the checkers see them
+ * as inaccessible, but the test reads or writes them on purpose, to see
+ * what libslab's own checks make of it: open them to the checkers
+ * (defined, to memcheck), and close them again with test_hide() before
+ * libslab looks, so that what the test observes is libslab's report,
+ * not the checker's.
+ *
+ * Expose and hide a region as a whole, as libslab lays it out (a whole
+ * red zone, a whole free object), never one byte of it: AddressSanitizer
+ * keeps one shadow byte per 8 bytes, which can say "the first k bytes are
+ * addressable" but not "the first k are not", so hiding the last byte
+ * of a zone that ends where an object starts would leave the rest of the
+ * zone open. */
+static inline void test_expose(const void *p, size_t n)
+{
+#ifdef TEST_ANNOTATE_ASAN
+    __asan_unpoison_memory_region(p, n);
+#endif
+#ifdef TEST_ANNOTATE_MEMCHECK
+    (void)VALGRIND_MAKE_MEM_DEFINED(p, n);
+#endif
+    (void)p, (void)n;
+}
+
+/* The n bytes at p, opened by test_expose(), are inaccessible again. */
+static inline void test_hide(const void *p, size_t n)
+{
+#ifdef TEST_ANNOTATE_ASAN
+    __asan_poison_memory_region(p, n);
+#endif
+#ifdef TEST_ANNOTATE_MEMCHECK
+    (void)VALGRIND_MAKE_MEM_NOACCESS(p, n);
+#endif
+    (void)p, (void)n;
 }
 
 /* In a child of fork() whose parent had other threads allocating: what

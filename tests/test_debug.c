@@ -153,6 +153,72 @@ static void expect_ignored(slab_cache_t *c, const slab_cache_stats_t *before)
 }
 
 /* ------------------------------------------------------------------ */
+/* Memory the program does not own                                      */
+
+/* libslab tells memory checkers (src/annotate.c) that a debug cache's red
+ * zones, and all of a free object, are not the program's; the tests here
+ * read and write them on purpose, to see what libslab's own checks make
+ * of it.  Each such access opens the whole region to the checkers and
+ * closes it again (test_expose() and test_hide(), slab_test.h), so that
+ * libslab, not the checker, is the one to find the damage. */
+
+/* A red zone of the object p of a Z cache, the program holding `used`
+ * bytes of its `size`: for off < 0 the left one (RZ_LEFT bytes before p:
+ * the zone is as wide as the cache's alignment, at least 8), else the
+ * right one, from `used` to `size` rounded up to 8, plus 8.  Its length
+ * in *len. */
+#define RZ_LEFT 8
+static unsigned char *zone_of(const unsigned char *p, long off, size_t used, size_t size,
+                              size_t *len)
+{
+    if (off < 0) {
+        *len = RZ_LEFT;
+        return (unsigned char *)p - RZ_LEFT;
+    }
+    *len = (size + 7) / 8 * 8 + 8 - used;
+    return (unsigned char *)p + used;
+}
+
+/* The byte at p + off, in a red zone (see zone_of()). */
+static unsigned char zone_get(const unsigned char *p, long off, size_t used, size_t size)
+{
+    size_t len;
+    unsigned char *z = zone_of(p, off, used, size, &len);
+    test_expose(z, len);
+    unsigned char v = p[off];
+    test_hide(z, len);
+    return v;
+}
+
+static void zone_set(unsigned char *p, long off, size_t used, size_t size, unsigned char v)
+{
+    size_t len;
+    unsigned char *z = zone_of(p, off, used, size, &len);
+    test_expose(z, len);
+    p[off] = v;
+    test_hide(z, len);
+}
+
+/* The same for the 40-byte objects of the red zone tests. */
+static unsigned char rz40_get(const unsigned char *p, long off)
+{
+    return zone_get(p, off, 40, 40);
+}
+
+static void rz40_set(unsigned char *p, long off, unsigned char v)
+{
+    zone_set(p, off, 40, 40, v);
+}
+
+/* Byte off of the free object p of `size` bytes written. */
+static void free_set(unsigned char *p, size_t size, size_t off, unsigned char v)
+{
+    test_expose(p, size);
+    p[off] = v;
+    test_hide(p, size);
+}
+
+/* ------------------------------------------------------------------ */
 /* Flags, statistics, magazines                                         */
 
 static void test_flags(void **state)
@@ -447,21 +513,21 @@ static void test_redzone_on_free(void **state)
     for (size_t i = 0; i < sizeof sets / sizeof sets[0]; i++) {
         slab_cache_t *c = make("rz", 40, sets[i]);
         unsigned char *keep = alloc_ok(c), *p = alloc_ok(c);
-        assert_int_equal(p[-1], RZ_LIVE);
-        assert_int_equal(p[40], RZ_LIVE);
-        assert_int_equal(keep[-1], RZ_LIVE);
-        assert_int_equal(keep[40], RZ_LIVE);
+        assert_int_equal(rz40_get(p, -1), RZ_LIVE);
+        assert_int_equal(rz40_get(p, 40), RZ_LIVE);
+        assert_int_equal(rz40_get(keep, -1), RZ_LIVE);
+        assert_int_equal(rz40_get(keep, 40), RZ_LIVE);
         memset(p, 0x77, 40); /* every byte of the object is the program's */
         slab_cache_free(c, p);
         expect_no_error();
         /* a free object's zones */
-        assert_int_equal(p[-1], RZ_FREE);
-        assert_int_equal(p[40], RZ_FREE);
+        assert_int_equal(rz40_get(p, -1), RZ_FREE);
+        assert_int_equal(rz40_get(p, 40), RZ_FREE);
 
         /* the byte after the object */
         assert_ptr_equal(alloc_ok(c), p); /* the lowest free object */
         slab_cache_stats_t before = test_stats(c);
-        p[40] = 0x01;
+        rz40_set(p, 40, 0x01);
         slab_cache_free(c, p);
         expect_debug_error(SLAB_ERR_REDZONE, "slab_cache_free", "rz", p, 40);
         expect_stacks((sets[i] & DBG_U) != 0);
@@ -474,20 +540,20 @@ static void test_redzone_on_free(void **state)
         slab_cache_free(c, p);
         expect_debug_error(SLAB_ERR_DOUBLE_FREE, "slab_cache_free", "rz", p, 0);
         test_errors_reset();
-        p[40] = RZ_FREE; /* the zone as a free object has it */
+        rz40_set(p, 40, RZ_FREE); /* the zone as a free object has it */
 
         /* the byte before the object */
         assert_ptr_equal(alloc_ok(c), p);
         expect_no_error();
-        p[-1] = 0x02;
+        rz40_set(p, -1, 0x02);
         slab_cache_free(c, p);
         expect_debug_error(SLAB_ERR_REDZONE, "slab_cache_free", "rz", p, -1);
         test_errors_reset();
         assert_int_equal(test_stats(c).active_objs, 1);
-        p[-1] = RZ_FREE;
+        rz40_set(p, -1, RZ_FREE);
 
         /* a zone of a free object written: found when it is handed out */
-        p[40] = 0x03;
+        rz40_set(p, 40, 0x03);
         before = test_stats(c);
         unsigned char *q = slab_cache_alloc(c);
         assert_ptr_equal(q, p);
@@ -496,7 +562,7 @@ static void test_redzone_on_free(void **state)
         after = test_stats(c);
         assert_int_equal(after.allocations, before.allocations + 1);
         assert_int_equal(after.errors, before.errors + 1);
-        p[40] = RZ_LIVE; /* the zone as a live object has it */
+        rz40_set(p, 40, RZ_LIVE); /* the zone as a live object has it */
         slab_cache_free(c, q);
         expect_no_error();
 
@@ -516,25 +582,25 @@ static void test_redzone_verify(void **state)
     const long offs[] = {40, -1};
     for (size_t i = 0; i < 2; i++) {
         /* a live object */
-        unsigned char saved = p[offs[i]];
+        unsigned char saved = rz40_get(p, offs[i]);
         assert_int_equal(saved, RZ_LIVE);
-        p[offs[i]] = 0x01;
+        rz40_set(p, offs[i], 0x01);
         size_t n = slab_verify();
         assert_int_equal(n, 1);
         expect_debug_error(SLAB_ERR_REDZONE, "slab_verify", "rz-verify", p, offs[i]);
         test_errors_reset();
-        p[offs[i]] = saved;
+        rz40_set(p, offs[i], saved);
         assert_verify_clean();
         expect_no_error();
     }
     /* a free object */
     slab_cache_free(c, p);
     expect_no_error();
-    p[40] = 0x01;
+    rz40_set(p, 40, 0x01);
     assert_int_equal(slab_verify(), 1);
     expect_debug_error(SLAB_ERR_REDZONE, "slab_verify", "rz-verify", p, 40);
     test_errors_reset();
-    p[40] = RZ_FREE;
+    rz40_set(p, 40, RZ_FREE);
     assert_verify_clean();
     /* verify changed nothing: the cache works on */
     assert_ptr_equal(alloc_ok(c), p);
@@ -553,6 +619,9 @@ static void test_poison(void **state)
     (void)state;
     slab_cache_t *c = make("poison", 64, DBG_P);
     unsigned char *keep = alloc_ok(c), *p = alloc_ok(c);
+    /* undefined to memcheck (no constructor), though P filled them */
+    test_mem_defined(keep, 64);
+    test_mem_defined(p, 64);
     for (int k = 0; k < 64; k++) {
         if (keep[k] != POISON_NEW || p[k] != POISON_NEW)
             fail_msg("byte %d of a new object is %#x/%#x, not 0x5a", k, keep[k], p[k]);
@@ -560,13 +629,15 @@ static void test_poison(void **state)
     memset(p, 0x11, 64);
     slab_cache_free(c, p);
     expect_no_error();
+    test_expose(p, 64);
     for (int k = 0; k < 63; k++)
         if (p[k] != POISON_FREE)
             fail_msg("byte %d of a free object is %#x, not 0x6b", k, p[k]);
     assert_int_equal(p[63], POISON_END);
+    test_hide(p, 64);
 
     /* written after free: found when the object is handed out again */
-    p[5] = 1;
+    free_set(p, 64, 5, 1);
     slab_cache_stats_t before = test_stats(c);
     unsigned char *q = slab_cache_alloc(c);
     assert_ptr_equal(q, p);
@@ -580,18 +651,18 @@ static void test_poison(void **state)
     expect_no_error();
 
     /* and by slab_verify() */
-    p[5] = 1;
+    free_set(p, 64, 5, 1);
     assert_int_equal(slab_verify(), 1);
     expect_debug_error(SLAB_ERR_POISON, "slab_verify", "poison", p, 5);
     test_errors_reset();
-    p[5] = POISON_FREE;
+    free_set(p, 64, 5, POISON_FREE);
     assert_verify_clean();
     assert_ptr_equal(alloc_ok(c), p);
     expect_no_error();
 
     /* the last byte counts too */
     slab_cache_free(c, p);
-    p[63] = POISON_FREE;
+    free_set(p, 64, 63, POISON_FREE);
     assert_ptr_equal(slab_cache_alloc(c), p);
     expect_debug_error(SLAB_ERR_POISON, "slab_cache_alloc", "poison", p, 63);
     test_errors_reset();
@@ -631,7 +702,9 @@ static void test_poison_with_ctor(void **state)
         expect_constructed(keep);
         expect_constructed(p);
         slab_cache_free(c, p);
+        test_expose(p, 64);
         expect_constructed(p); /* not poisoned while free */
+        test_hide(p, 64);
         assert_ptr_equal(alloc_ok(c), p);
         expect_constructed(p);
         slab_cache_free(c, p);
@@ -1458,7 +1531,7 @@ static int child_redzone(int hook)
     unsigned char *keep = slab_cache_alloc(c), *p = slab_cache_alloc(c);
     CHILD_CHECK(keep && p);
     child_print_object(p);
-    p[40] = 1;
+    rz40_set(p, 40, 1);
     slab_cache_free(c, p);
     printf("survived\n");
     slab_cache_free(c, keep);
@@ -1478,11 +1551,11 @@ static int child_verify(void)
     CHILD_CHECK(c != NULL);
     unsigned char *p = slab_cache_alloc(c);
     CHILD_CHECK(p != NULL);
-    unsigned char saved = p[40];
-    p[40] = 1;
+    unsigned char saved = rz40_get(p, 40);
+    rz40_set(p, 40, 1);
     size_t n = slab_verify();
     printf("verify %zu\n", n);
-    p[40] = saved;
+    rz40_set(p, 40, saved);
     CHILD_CHECK(slab_verify() == 0);
     slab_cache_free(c, p);
     CHILD_CHECK(slab_cache_destroy(c) == 0);
@@ -1565,11 +1638,11 @@ static int child_kmalloc_redzone(void)
     CHILD_CHECK(p != NULL);
     CHILD_CHECK(slab_owner(p) == c);
     CHILD_CHECK(slab_usable_size(p) == 100);
-    CHILD_CHECK(p[100] == RZ_LIVE);
+    CHILD_CHECK(zone_get(p, 100, 100, 112) == RZ_LIVE);
     memset(p, 0x22, 100);
     CHILD_CHECK(test_err.count == 0);
     CHILD_CHECK(slab_verify() == 0);
-    p[100] = 1;
+    zone_set(p, 100, 100, 112, 1);
     slab_free(p);
     CHILD_CHECK(test_err.count == 1);
     CHILD_CHECK(test_err.kind == SLAB_ERR_REDZONE);
