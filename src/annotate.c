@@ -232,7 +232,9 @@ static bool km_block(const void *p, struct block *b)
 }
 
 /* Where the slab layer checks every free (no magazines), it reports a
- * double free itself; the tools are not told the object is freed again. */
+ * double free itself, and with F refuses any free from a slab whose
+ * bitmap is damaged: the tools are not told of a free that will not
+ * happen. */
 static bool checked_double_free(const struct block *b)
 {
     const struct slab_cache *c = b->cache;
@@ -240,9 +242,11 @@ static bool checked_double_free(const struct block *b)
         return false;
     struct slab_cache *mc = (struct slab_cache *)c;
     slab_lock(&mc->lock);
-    bool is_free = page_kind(b->slab) == PG_SLAB && slab_is_free(b->slab, b->idx);
+    bool refused = page_kind(b->slab) == PG_SLAB &&
+                   (slab_is_free(b->slab, b->idx) ||
+                    ((c->flags & SLAB_CONSISTENCY_CHECKS) && !debug_slab_ok(c, b->slab)));
     slab_unlock(&mc->lock);
-    return is_free;
+    return refused;
 }
 
 /* A pop leaves the object's pointer in the magazine, just above the

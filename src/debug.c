@@ -204,15 +204,13 @@ static void slot_close(const struct slab_cache *c, const void *obj, size_t used)
     annotate_hide(o + used, l->stride - l->red_left - used);
 }
 
-/* The bytes a live object's program holds (the size asked for, in a Z
- * kmalloc class: the field is outside them). */
-static size_t live_used(const struct slab_cache *c, const void *obj)
+/* The field lies outside the object: the checkers see it inaccessible. */
+size_t debug_usable(const struct slab_cache *c, const void *obj)
 {
-    if (!c->layout.size_off)
-        return c->size;
-    annotate_expose((const char *)obj + c->layout.size_off, sizeof(uint32_t));
-    size_t used = cache_usable(c, obj);
-    annotate_hide((const char *)obj + c->layout.size_off, sizeof(uint32_t));
+    const uint32_t *f = (const uint32_t *)((const char *)obj + c->layout.size_off);
+    annotate_expose(f, 8); /* the 8 bytes layout reserves, a whole ASan granule */
+    size_t used = *f;
+    annotate_hide(f, 8);
     return used;
 }
 
@@ -462,7 +460,7 @@ void debug_error_object(const struct slab_cache *c, const struct slab_page *s,
     const char *obj = s->s_mem + i * l->stride;
     e->object = obj;
     e->offset = (long)((const char *)e->ptr - obj);
-    size_t used = slab_is_free(s, i) ? 0 : live_used(c, obj);
+    size_t used = slab_is_free(s, i) ? 0 : cache_usable(c, obj);
     slot_open(c, obj, used);
     copy_tracks(c, obj, e);
     slot_close(c, obj, used);
@@ -505,7 +503,7 @@ size_t debug_verify_slab(struct slab_cache *c, struct slab_page *s)
         bool free_obj = slab_is_free(s, i);
         struct debug_call dc = {.function = "slab_verify"};
         long bad;
-        size_t used = free_obj ? 0 : live_used(c, obj);
+        size_t used = free_obj ? 0 : cache_usable(c, obj);
         slot_open(c, obj, used);
         if ((c->flags & SLAB_RED_ZONE) &&
             !zones_ok(c, obj, free_obj ? c->size : used, free_obj ? RED_FREE : RED_LIVE, &bad))
@@ -536,7 +534,7 @@ struct leak_walk {
 static void leak_add(const struct slab_cache *c, const void *obj, struct leak_walk *w)
 {
     w->total++;
-    size_t used = live_used(c, obj);
+    size_t used = cache_usable(c, obj);
     slot_open(c, obj, used);
     const void *site = c->layout.track_off ? tracks_of(c, obj)->alloc.pc[0] : NULL;
     struct leak_group *g = NULL;

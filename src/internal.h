@@ -711,12 +711,14 @@ size_t debug_verify_slab(struct slab_cache *c, struct slab_page *s);
 size_t debug_report_leaks(struct slab_cache *c, const char *function);
 /* L: report the leaks of SLAB_LEAK_AT_EXIT caches at exit (registered once). */
 void debug_leaks_at_exit(void);
+/* The size asked for, kept after a live object of a Z kmalloc class. */
+size_t debug_usable(const struct slab_cache *c, const void *obj);
 /* The size usable at obj: what was asked for in a Z kmalloc class. */
 static inline size_t cache_usable(const struct slab_cache *c, const void *obj)
 {
     if (likely(!c->layout.size_off))
         return c->size;
-    return *(const uint32_t *)((const char *)obj + c->layout.size_off);
+    return debug_usable(c, obj);
 }
 
 /* ---- report.c ---- */
