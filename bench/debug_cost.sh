@@ -443,22 +443,9 @@ fi
 load_end=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo "?")
 elapsed=$(($(date +%s) - t_start))
 
-# The machine, as bench/run.sh describes it: CPU model, CPUs, kernel, the
-# compiler that built the benchmark and the build type.
-machine_info() {
-    local cpu cores online tpc hyp compiler btype
-    cpu=$(grep -m1 -E '^(model name|Model|cpu model)' /proc/cpuinfo 2>/dev/null | cut -d: -f2- | sed 's/^ *//' || true)
-    [ -n "$cpu" ] || cpu=$(uname -m)
-    cores=$(grep -c '^processor' /proc/cpuinfo 2>/dev/null || nproc)
-    online=$(nproc 2>/dev/null || echo "$cores")
-    tpc=$(LC_ALL=C lscpu 2>/dev/null | sed -n 's/^Thread(s) per core: *//p' || true)
-    hyp=$(LC_ALL=C lscpu 2>/dev/null | sed -n 's/^Hypervisor vendor: *//p' || true)
-    compiler=$(sed -n 's/^# compiler: //p' "$1" 2>/dev/null | head -1)
-    [ -n "$compiler" ] || compiler=$(cc --version 2>/dev/null | head -1)
-    btype=$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$bdir/head/CMakeCache.txt" 2>/dev/null || true)
-    machine="$cpu, $cores CPUs ($online usable${tpc:+, $tpc thread(s) per core}${hyp:+, $hyp guest}), Linux $(uname -r), $compiler${btype:+ $btype}"
-}
-machine_info "$first_out"
+# shellcheck source=bench/machine.sh
+source "$root/bench/machine.sh"
+machine_info "$first_out" "$bdir/head"
 loadline="load average (1/5/15 min) $load_start at start, $load_end at end"
 
 # ---------------------------------------------------------------------

@@ -155,22 +155,8 @@ done
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-# The machine: CPU model, CPUs, kernel, the compiler that built the
-# benchmark (it reports itself in "# compiler:" of output file $1) and the
-# build type; sets $machine.
-machine_info() {
-    local cpu cores online tpc hyp compiler btype
-    cpu=$(grep -m1 -E '^(model name|Model|cpu model)' /proc/cpuinfo 2>/dev/null | cut -d: -f2- | sed 's/^ *//' || true)
-    [ -n "$cpu" ] || cpu=$(uname -m)
-    cores=$(grep -c '^processor' /proc/cpuinfo 2>/dev/null || nproc)
-    online=$(nproc 2>/dev/null || echo "$cores")
-    tpc=$(LC_ALL=C lscpu 2>/dev/null | sed -n 's/^Thread(s) per core: *//p' || true)
-    hyp=$(LC_ALL=C lscpu 2>/dev/null | sed -n 's/^Hypervisor vendor: *//p' || true)
-    compiler=$(sed -n 's/^# compiler: //p' "$1" 2>/dev/null | head -1)
-    [ -n "$compiler" ] || compiler=$(cc --version 2>/dev/null | head -1)
-    btype=$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$build/CMakeCache.txt" 2>/dev/null || true)
-    machine="$cpu, $cores CPUs ($online usable${tpc:+, $tpc thread(s) per core}${hyp:+, $hyp guest}), Linux $(uname -r), $compiler${btype:+ $btype}"
-}
+# shellcheck source=bench/machine.sh
+source "$root/bench/machine.sh"
 
 # ---------------------------------------------------------------------
 # 1. bench_cache
@@ -212,7 +198,7 @@ cache_bench() {
     done
     load_end=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo "?")
 
-    machine_info "$tmp/${ok_names[0]}.out"
+    machine_info "$tmp/${ok_names[0]}.out" "$build"
     magazines=$(sed -n 's/^# libslab: magazines=//p' "$tmp/${ok_names[0]}.out" | head -1)
     loadline="load average (1/5/15 min) $load_start at start, $load_end at end"
 
@@ -435,7 +421,7 @@ malloc_bench() {
     done
     load_end=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo "?")
 
-    machine_info "$first"
+    machine_info "$first" "$build"
     loadline="load average (1/5/15 min) $load_start at start, $load_end at end"
     echo
     echo "bench_malloc: whole-program workloads, each allocator in fresh processes"
