@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # bench/machine.sh - owns the one description of the machine a benchmark
 # ran on, sourced by bench/run.sh and bench/debug_cost.sh.
 #
