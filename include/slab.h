@@ -534,7 +534,7 @@ typedef struct slab_stack {
     unsigned depth;
     void *pc[SLAB_STACK_DEPTH];
     unsigned long thread;   /* the kernel's thread id */
-    uint64_t when_ms;       /* milliseconds since libslab started */
+    uint64_t when_ms;       /* milliseconds since the first stack kept */
 } slab_stack_t;
 
 typedef struct slab_error {

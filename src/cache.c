@@ -342,7 +342,7 @@ size_t cache_free_batch(struct slab_cache *c, void *const *objs, size_t n)
             continue;
         }
         if (debug)
-            debug_free_locked(c, s, objs[k], &dc);
+            debug_free_locked(c, objs[k], &dc);
         slab_put(s, idx);
         slab_move(c, s, list_for(c, s));
         freed++;

@@ -306,8 +306,8 @@ static void object_error(const struct slab_cache *c, struct debug_call *dc,
     copy_tracks(c, obj, e);
 }
 
-/* The zones of obj hold `b` (the right one from `from`): if not, report
- * the first damaged byte and repair them. */
+/* The zones of obj hold `b` (the right one from `from`); if not, *bad is
+ * the offset of the first damaged byte. */
 static bool zones_ok(const struct slab_cache *c, void *obj, size_t from, unsigned char b,
                      long *bad)
 {
@@ -363,8 +363,7 @@ bool debug_slab_ok(const struct slab_cache *c, const struct slab_page *s)
            !(l->objs % 64 && (s->map[words - 1] >> (l->objs % 64)));
 }
 
-static void slab_error(const struct slab_cache *c, struct debug_call *dc,
-                       const struct slab_page *s, const void *obj)
+static void slab_error(struct debug_call *dc, const struct slab_page *s, const void *obj)
 {
     struct obj_error *e = add_error(dc, SLAB_ERR_CORRUPT);
     if (e) {
@@ -372,7 +371,17 @@ static void slab_error(const struct slab_cache *c, struct debug_call *dc,
         e->object = obj;
         e->offset = s->inuse;
     }
-    (void)c;
+}
+
+/* T: one line on stderr, written as it is (no stdio buffer, no malloc). */
+static void trace(const struct slab_cache *c, const char *what, const void *obj, size_t bytes)
+{
+    char line[160];
+    int n = bytes ? snprintf(line, sizeof line, "libslab: trace: cache '%s': %s %p (%zu bytes)\n",
+                             c->name, what, obj, bytes)
+                  : snprintf(line, sizeof line, "libslab: trace: cache '%s': %s %p\n", c->name,
+                             what, obj);
+    (void)!write(STDERR_FILENO, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
 }
 
 void debug_slab_init(const struct slab_cache *c, struct slab_page *s)
@@ -397,7 +406,7 @@ void debug_alloc_locked(struct slab_cache *c, struct slab_page *s, void *obj,
     long bad;
     slot_open(c, obj, 0); /* a free object: all of it */
     if ((c->flags & SLAB_CONSISTENCY_CHECKS) && !debug_slab_ok(c, s))
-        slab_error(c, dc, s, obj);
+        slab_error(dc, s, obj);
     if ((c->flags & SLAB_RED_ZONE) && !zones_ok(c, obj, c->size, RED_FREE, &bad))
         object_error(c, dc, SLAB_ERR_REDZONE, obj, bad);
     if (poisoned(c) && (bad = poison_damage(c, obj)) >= 0)
@@ -413,17 +422,12 @@ void debug_alloc_locked(struct slab_cache *c, struct slab_page *s, void *obj,
         memset(obj, POISON_NEW, used);
     if (l->track_off)
         tracks_of(c, obj)->alloc = dc->now;
-    if (c->flags & SLAB_TRACE) {
-        char line[160];
-        int n = snprintf(line, sizeof line, "libslab: trace: cache '%s': alloc %p (%zu bytes)\n",
-                         c->name, obj, used);
-        (void)!write(STDERR_FILENO, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
-    }
+    if (c->flags & SLAB_TRACE)
+        trace(c, "alloc", obj, used);
     slot_close(c, obj, 0); /* the caller tells the checkers it is allocated */
 }
 
-bool debug_free_locked(struct slab_cache *c, struct slab_page *s, void *obj,
-                       struct debug_call *dc)
+void debug_free_locked(struct slab_cache *c, void *obj, struct debug_call *dc)
 {
     const struct slab_layout *l = &c->layout;
     long bad;
@@ -437,14 +441,9 @@ bool debug_free_locked(struct slab_cache *c, struct slab_page *s, void *obj,
         set_zones(c, obj, c->size, RED_FREE);
     if (poisoned(c))
         poison_free(c, obj);
-    if (c->flags & SLAB_TRACE) {
-        char line[160];
-        int n = snprintf(line, sizeof line, "libslab: trace: cache '%s': free %p\n", c->name, obj);
-        (void)!write(STDERR_FILENO, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
-    }
+    if (c->flags & SLAB_TRACE)
+        trace(c, "free", obj, 0);
     slot_close(c, obj, 0);
-    (void)s;
-    return true;
 }
 
 void debug_error_object(const struct slab_cache *c, const struct slab_page *s,

@@ -695,9 +695,8 @@ void debug_slab_init(const struct slab_cache *c, struct slab_page *s);
 void debug_begin(const struct slab_cache *c, struct debug_call *dc, const char *function);
 void debug_alloc_locked(struct slab_cache *c, struct slab_page *s, void *obj,
                         struct debug_call *dc);
-/* False (and an error recorded) when the object must not be freed. */
-bool debug_free_locked(struct slab_cache *c, struct slab_page *s, void *obj,
-                       struct debug_call *dc);
+/* Before obj is marked free (free_target has found it live). */
+void debug_free_locked(struct slab_cache *c, void *obj, struct debug_call *dc);
 void debug_end(const struct slab_cache *c, struct debug_call *dc);
 /* F: the slab's bitmap agrees with its count. */
 bool debug_slab_ok(const struct slab_cache *c, const struct slab_page *s);
