@@ -250,50 +250,43 @@ size_t cache_alloc_batch(struct slab_cache *c, void **out, size_t n)
     return got;
 }
 
-/* Find the slab of `p` for a free to `c`: NULL and *err set if p is not a
- * live object of c (with F, or if its slab's bitmap is damaged). */
+/* Find the slab of `p` for a free to `c`: NULL and *err filled in if p is
+ * not a live object of c (or, with F, if its slab's bitmap is damaged).
+ * *err is written only then: the drain of a magazine pays nothing for it. */
 static struct slab_page *free_target(struct slab_cache *c, const void *p, size_t *idx,
                                      struct obj_error *err)
 {
     struct slab_page *pg = addr_to_page(p);
+    struct slab_page *s = pg && page_kind(pg) == PG_TAIL ? pg->head : pg;
+    slab_error_kind_t kind;
+    long i = -1;
+    if (!s || page_kind(s) != PG_SLAB)
+        kind = SLAB_ERR_FOREIGN;
+    else if (s->cache != c)
+        kind = SLAB_ERR_WRONG_CACHE;
+    else if (unlikely(c->flags & SLAB_CONSISTENCY_CHECKS) && !debug_slab_ok(c, s))
+        kind = SLAB_ERR_CORRUPT;
+    else if ((i = slab_obj_index(c, s, p)) < 0)
+        kind = SLAB_ERR_INTERIOR;
+    else if (slab_is_free(s, (size_t)i))
+        kind = SLAB_ERR_DOUBLE_FREE;
+    else {
+        *idx = (size_t)i;
+        return s;
+    }
     memset(err, 0, offsetof(struct obj_error, alloc));
+    err->kind = kind;
     err->ptr = p;
-    if (!pg) {
-        err->kind = SLAB_ERR_FOREIGN;
-        return NULL;
-    }
-    struct slab_page *s = page_kind(pg) == PG_TAIL ? pg->head : pg;
-    if (page_kind(s) != PG_SLAB) {
-        err->kind = SLAB_ERR_FOREIGN;
-        return NULL;
-    }
-    if (s->cache != c) {
-        err->kind = SLAB_ERR_WRONG_CACHE;
+    if (kind == SLAB_ERR_WRONG_CACHE) {
         err->owner = s->cache;
         err->object = p;
-        return NULL;
-    }
-    if (unlikely(c->flags & SLAB_CONSISTENCY_CHECKS) && !debug_slab_ok(c, s)) {
-        err->kind = SLAB_ERR_CORRUPT;
+    } else if (kind == SLAB_ERR_CORRUPT) {
         err->object = p;
         err->offset = s->inuse;
-        return NULL;
+    } else if (kind != SLAB_ERR_FOREIGN && (c->flags & SLAB_DEBUG_FLAGS)) {
+        debug_error_object(c, s, err); /* the object it is in, and its stacks */
     }
-    long i = slab_obj_index(c, s, p);
-    if (i < 0) {
-        err->kind = SLAB_ERR_INTERIOR;
-        if (c->flags & SLAB_DEBUG_FLAGS)
-            debug_error_object(c, s, err);
-        return NULL;
-    }
-    if (slab_is_free(s, (size_t)i)) {
-        err->kind = SLAB_ERR_DOUBLE_FREE;
-        if (c->flags & SLAB_DEBUG_FLAGS)
-            debug_error_object(c, s, err);
-        return NULL;
-    }
-    *idx = (size_t)i;
-    return s;
+    return NULL;
 }
 
 static void report_free_error(const struct slab_cache *c, const char *function,
@@ -333,7 +326,8 @@ size_t cache_free_batch(struct slab_cache *c, void *const *objs, size_t n)
     slab_lock(&c->lock);
     for (size_t k = 0; k < n; k++) {
         size_t idx;
-        struct obj_error *e = &errs[nerr < MAX_REPORTS ? nerr : MAX_REPORTS - 1];
+        struct obj_error spare; /* errors beyond MAX_REPORTS are counted only */
+        struct obj_error *e = nerr < MAX_REPORTS ? &errs[nerr] : &spare;
         struct slab_page *s = free_target(c, objs[k], &idx, e);
         if (!s) {
             c->errors++;
