@@ -489,45 +489,46 @@ static bool check_cache(const slab_cache_t *c, const char *function)
     return false;
 }
 
-/* The slow paths, reached by a tail call from the API functions: their
- * return address is the program's (for debug caches' call stacks), and
- * the fast paths spend nothing on finding it. */
-static __attribute__((noinline)) void *cache_alloc_miss(struct slab_cache *c)
+/* The slow paths, given the program's return address (debug caches'
+ * call stacks start there). */
+static __attribute__((noinline)) void *cache_alloc_miss(struct slab_cache *c, void *caller)
 {
-    api_note("slab_cache_alloc", __builtin_return_address(0));
+    if (!c) {
+        check_cache(c, "slab_cache_alloc");
+        return NULL;
+    }
+    api_note("slab_cache_alloc", caller);
     return tcache_alloc_slow(c);
 }
 
-static __attribute__((noinline)) void cache_free_miss(struct slab_cache *c, void *obj)
+static __attribute__((noinline)) void cache_free_miss(struct slab_cache *c, void *obj,
+                                                      void *caller)
 {
-    api_note("slab_cache_free", __builtin_return_address(0));
+    if (!c) {
+        slab_reportf(SLAB_ERR_INVALID_ARG, "slab_cache_free", NULL, NULL, obj, 0,
+                     "NULL cache for %p; ignored", obj);
+        return;
+    }
+    api_note("slab_cache_free", caller);
     tcache_free_slow(c, obj);
 }
 
+/* The fast paths; everything else, a NULL cache too, is the miss's. */
 void *slab_cache_alloc(slab_cache_t *c)
 {
-    if (unlikely(!c)) {
-        check_cache(c, __func__);
-        return NULL;
-    }
-    void *obj = cache_alloc_fast(c);
+    void *obj = likely(c != NULL) ? cache_alloc_fast(c) : NULL;
     if (likely(obj != NULL))
         return annotate_cache_alloc(c, obj);
-    return cache_alloc_miss(c);
+    return cache_alloc_miss(c, CALLER);
 }
 
 void slab_cache_free(slab_cache_t *c, void *obj)
 {
     if (unlikely(!obj))
         return;
-    if (unlikely(!c)) {
-        slab_reportf(SLAB_ERR_INVALID_ARG, __func__, NULL, NULL, obj, 0,
-                     "NULL cache for %p; ignored", obj);
-        return;
-    }
-    if (likely(cache_free_fast(c, obj)))
+    if (likely(c != NULL) && likely(cache_free_fast(c, obj)))
         return annotate_cache_free(c, obj); /* only this thread can take it back yet */
-    cache_free_miss(c, obj);
+    cache_free_miss(c, obj, CALLER);
 }
 
 static bool check_ptrs(void **ptrs, size_t n, const char *function)

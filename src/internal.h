@@ -655,6 +655,11 @@ struct api_call {
 };
 extern __thread struct api_call slab__call __attribute__((tls_model("initial-exec")));
 
+/* The program's return address, in an inline fast path or an API
+ * function: evaluated on the slow path only (where it is written), so the
+ * fast paths spend nothing on it. */
+#define CALLER __builtin_return_address(0)
+
 static inline void api_note(const char *function, void *caller)
 {
     slab__call = (struct api_call){function, caller, 0};

@@ -113,14 +113,9 @@ static void *large_alloc(size_t n, size_t align)
     return annotate_km_alloc(p, n);
 }
 
-__attribute__((noinline)) void *km_alloc_miss(size_t n)
+void km_free_miss(struct slab_cache *c, void *p, const char *function, void *caller)
 {
-    return km_alloc_slow(n, __builtin_return_address(0));
-}
-
-__attribute__((noinline)) void km_free_miss(struct slab_cache *c, void *p, const char *function)
-{
-    api_note(function, __builtin_return_address(0));
+    api_note(function, caller);
     tcache_free_slow(c, p);
 }
 

@@ -42,14 +42,8 @@ static inline unsigned km_index(size_t n)
  * stacks start. */
 void *km_alloc_slow(size_t n, void *caller);
 void km_free_slow(void *p, void *entry, const char *function);
-/* The slow paths of the inline fast paths below, reached by a tail call
- * from an API function, so that their own return address is the
- * program's: the fast paths spend nothing on finding it. */
-void *km_alloc_miss(size_t n);
-void km_free_miss(struct slab_cache *c, void *p, const char *function);
-
-/* The program's return address, in an API function. */
-#define CALLER __builtin_return_address(0)
+/* The slow path of km_free() below for a slab object. */
+void km_free_miss(struct slab_cache *c, void *p, const char *function, void *caller);
 
 #define KM_ALLOC_FAST(n)                                                      \
     do {                                                                      \
@@ -65,7 +59,7 @@ void km_free_miss(struct slab_cache *c, void *p, const char *function);
 static inline __attribute__((always_inline)) void *km_alloc(size_t n)
 {
     KM_ALLOC_FAST(n);
-    return km_alloc_miss(n);
+    return km_alloc_slow(n, CALLER);
 }
 
 /* The same, inside libslab's own functions, with the program's return
@@ -102,7 +96,7 @@ static inline __attribute__((always_inline)) void km_free(void *p, const char *f
         if (likely(kind == PG_SLAB || kind == PG_TAIL)) {
             if (likely(slot_free_fast(tcache_slot_id(pg->slot_id), p)))
                 return annotate_km_free(p); /* only this thread can take it back yet */
-            km_free_miss(kind == PG_TAIL ? pg->head->cache : pg->cache, p, function);
+            km_free_miss(kind == PG_TAIL ? pg->head->cache : pg->cache, p, function, CALLER);
             return;
         }
     }
