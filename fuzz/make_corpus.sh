@@ -57,6 +57,10 @@ create 4 0 $((8 | 16))
 repeat 20 $CACHE_ALLOC 0
 for k in 0 3 6 9 12 15 18 1 4 7; do emit $CACHE_FREE 0; u16 $k; done
 emit $ALLOC_BULK 0 40 $FREE_BULK 0 30 0
+# slab_realloc of the cache's objects (m & 64): kept while they fit, else moved
+realloc 67 1 0 40
+realloc 67 2 9 3000
+realloc 65 3 0 0
 emit $SHRINK 0 $VERIFY $DESTROY 0 $CHECK_ALL
 seed cache-basic
 
