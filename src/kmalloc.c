@@ -299,7 +299,10 @@ void *km_realloc(void *p, size_t size, const char *function, void *caller)
         return NULL;
     }
     if (fits_in_place(&b, size)) {
-        annotate_km_resize(p, b.usable, size);
+        /* an object of a cache made by slab_cache_create() stays all the
+         * cache's; a kmalloc block is what was asked for */
+        if (b.kind != KM_OBJECT || (b.page->cache->flags & CACHE_KMALLOC))
+            annotate_km_resize(p, b.usable, size);
         /* A run gives back the pages it no longer needs only now: they
          * are another thread's at once, and the checkers have heard. */
         size_t pages = (size + PAGE_SIZE - 1) >> PAGE_SHIFT;
