@@ -32,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -654,6 +655,27 @@ static inline void test_fork_child_of_threads(void)
 #ifdef TEST_HAVE_MEMCHECK_H
     VALGRIND_CLO_CHANGE("--errors-for-leak-kinds=none");
 #endif
+}
+
+
+/* ------------------------------------------------------------------ */
+/* The test program's own path, for child processes that run it again   */
+
+/* Read by test_find_self() at the start of main(): under valgrind, a
+ * child's /proc/self/exe would be valgrind itself, while readlink() in
+ * the parent is answered with the program's path. */
+static char test_self_path[4096];
+
+/* Fill test_self_path: 0, or -1 with a line on stderr naming `prog`. */
+static inline int test_find_self(const char *prog)
+{
+    ssize_t len = readlink("/proc/self/exe", test_self_path, sizeof test_self_path - 1);
+    if (len <= 0) {
+        fprintf(stderr, "%s: cannot find its own path (/proc/self/exe)\n", prog);
+        return -1;
+    }
+    test_self_path[len] = '\0';
+    return 0;
 }
 
 #endif /* SLAB_TEST_H */

@@ -927,10 +927,6 @@ static void test_leak_at_destroy(void **state)
 /* ------------------------------------------------------------------ */
 /* Child processes                                                      */
 
-/* This program's own path, found in main() (under valgrind the child's
- * /proc/self/exe would be valgrind). */
-static char self_path[4096];
-
 static struct {
     int status;
     char out[1 << 16];
@@ -975,7 +971,7 @@ static void run_child(const char *scenario, const char *const *env)
         dup2(fileno(err), STDERR_FILENO);
         struct rlimit no_core = {0, 0};
         setrlimit(RLIMIT_CORE, &no_core);
-        execve(self_path, argv, envp);
+        execve(test_self_path, argv, envp);
         _exit(127);
     }
     assert_int_equal(waitpid(pid, &child.status, 0), pid);
@@ -1755,12 +1751,8 @@ int main(int argc, char **argv)
      * SLAB_DEBUG is read at the first call into libslab, below. */
     unsetenv("SLAB_DEBUG");
     unsetenv("SLAB_DEBUG_ABORT");
-    ssize_t len = readlink("/proc/self/exe", self_path, sizeof self_path - 1);
-    if (len <= 0) {
-        fprintf(stderr, "test_debug: cannot find its own path\n");
+    if (test_find_self("test_debug") != 0)
         return 1;
-    }
-    self_path[len] = '\0';
     /* Errors are reported to the tests' hook and do not abort; no
      * automatic reap, no injected faults, magazines for plain caches. */
     slab_options_t o;

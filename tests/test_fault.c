@@ -30,10 +30,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* This program's path, read in main() (under valgrind, /proc/self/exe of
- * a child would be valgrind itself). */
-static char self_path[4096];
-
 /* ------------------------------------------------------------------ */
 /* Options                                                              */
 
@@ -293,7 +289,7 @@ static int run_env_child(const char *every, const char *one_in, const char *seed
             else
                 unsetenv(names[i]);
         }
-        execl(self_path, "test_fault", "--env-child", want_every, want_one_in, want_seed,
+        execl(test_self_path, "test_fault", "--env-child", want_every, want_one_in, want_seed,
               (char *)NULL);
         _exit(127);
     }
@@ -1333,12 +1329,8 @@ int main(int argc, char **argv)
         return env_child(argv);
     if (argc > 1)
         cmocka_set_test_filter(argv[1]);
-    ssize_t len = readlink("/proc/self/exe", self_path, sizeof self_path - 1);
-    if (len <= 0) {
-        fprintf(stderr, "test_fault: cannot find its own path\n");
+    if (test_find_self("test_fault") != 0)
         return 1;
-    }
-    self_path[len] = '\0';
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_options, setup, teardown),
         cmocka_unit_test_setup_teardown(test_environment, setup, teardown),

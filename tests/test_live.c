@@ -55,7 +55,6 @@
 #define PROBE_OBJS 300
 #define PROBE_SIZE 200
 
-static char self_exe[4096];
 static struct slab_live_snapshot snap, snap2;
 
 static void sleep_ms(unsigned ms)
@@ -249,7 +248,7 @@ static void child_start(struct child *ch, const char *mode, const char *ms, cons
         unsetenv("SLAB_STATS_LIVE");
         if (env)
             putenv((char *)env);
-        execl(self_exe, "test_live", mode, ms, how, (char *)NULL);
+        execl(test_self_path, "test_live", mode, ms, how, (char *)NULL);
         _exit(127);
     }
     close(in[0]);
@@ -961,12 +960,8 @@ int main(int argc, char **argv)
         return child_publish((unsigned)atoi(argv[2]), argv[3]);
     if (argc > 1 && strcmp(argv[1], "--child-quiet") == 0)
         return child_quiet();
-    ssize_t len = readlink("/proc/self/exe", self_exe, sizeof self_exe - 1);
-    if (len <= 0) {
-        fprintf(stderr, "test_live: cannot read /proc/self/exe\n");
+    if (test_find_self("test_live") != 0)
         return 1;
-    }
-    self_exe[len] = '\0';
     setenv("SLAB_STATS_LIVE_MS", "1", 0); /* before libslab reads its environment */
     unsetenv("SLAB_STATS_LIVE");
     signal(SIGPIPE, SIG_IGN);

@@ -661,11 +661,6 @@ static int child_exit(void)
     return 0; /* the three objects stay live: the report shows them */
 }
 
-/* This program's own path, found in main() before any test runs: under
- * valgrind /proc/self/exe of the child would be valgrind itself, while
- * readlink() of it in the parent is answered with the program's path. */
-static char self_path[4096];
-
 /* Run this program as the exit child with SLAB_STATS=value; its stderr
  * in text. */
 static void run_child(const char *value, const char *arg)
@@ -680,7 +675,7 @@ static void run_child(const char *value, const char *arg)
         close(fds[0]);
         close(fds[1]);
         setenv("SLAB_STATS", value, 1);
-        execl(self_path, "test_stats", arg, (char *)NULL);
+        execl(test_self_path, "test_stats", arg, (char *)NULL);
         _exit(127);
     }
     close(fds[1]);
@@ -813,12 +808,8 @@ int main(int argc, char **argv)
         return child_exit();
     if (argc > 1)
         cmocka_set_test_filter(argv[1]);
-    ssize_t len = readlink("/proc/self/exe", self_path, sizeof self_path - 1);
-    if (len <= 0) {
-        fprintf(stderr, "test_stats: cannot find its own path\n");
+    if (test_find_self("test_stats") != 0)
         return 1;
-    }
-    self_path[len] = '\0';
     /* no automatic reap: every figure is deterministic */
     set_magazines(1);
     const struct CMUnitTest tests[] = {
