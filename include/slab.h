@@ -280,7 +280,8 @@ SLAB_API void *slab_calloc(size_t n, size_t size);
 /* Resize in place when the new size stays in the object's size class or
  * page run, else move.  NULL ptr: slab_malloc(size).  Size 0: free ptr
  * and return NULL (glibc's rule).  On failure ptr is untouched, NULL is
- * returned with ENOMEM. */
+ * returned with ENOMEM; a ptr that is not the start of an allocation
+ * (foreign, or inside one) is reported and NULL returned with EINVAL. */
 SLAB_API void *slab_realloc(void *ptr, size_t size);
 /* `size` bytes aligned to `align`, any power of two (values below 8 mean
  * 8); NULL with EINVAL for any other alignment, ENOMEM when short. */
