@@ -382,11 +382,6 @@ void annotate_hide_(const void *p, size_t n)
     mem_noaccess(p, n);
 }
 
-void annotate_defined_(const void *p, size_t n)
-{
-    mem_defined(p, n);
-}
-
 void annotate_forget_(void *const *objs, size_t n)
 {
     MEMCHECK((void)VALGRIND_MAKE_MEM_UNDEFINED(objs, n * sizeof *objs));

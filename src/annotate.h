@@ -66,7 +66,6 @@ void annotate_pages_(void *p, size_t n);
 void annotate_slab_new_(const struct slab_cache *c, struct slab_page *s);
 void annotate_expose_(const void *p, size_t n);
 void annotate_hide_(const void *p, size_t n);
-void annotate_defined_(const void *p, size_t n);
 void annotate_forget_(void *const *objs, size_t n);
 
 /* An object of c handed out (NULL: nothing): the tools see a block of
@@ -143,11 +142,12 @@ static inline void annotate_hide(const void *p, size_t n)
         annotate_hide_(p, n);
 }
 
-/* n bytes at p read as zero (a fresh mapping): defined. */
+/* n bytes at p read as zero (a fresh mapping): defined, as exposed
+ * memory is. */
 static inline void annotate_defined(const void *p, size_t n)
 {
-    if (annotate_on() && p)
-        annotate_defined_(p, n);
+    if (p)
+        annotate_expose(p, n);
 }
 
 static inline void annotate_forget(void *const *objs, size_t n)

@@ -36,7 +36,6 @@
 #include <errno.h>
 #include <execinfo.h>
 #include <pthread.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -373,15 +372,13 @@ static void slab_error(struct debug_call *dc, const struct slab_page *s, const v
     }
 }
 
-/* T: one line on stderr, written as it is (no stdio buffer, no malloc). */
+/* T: one line on stderr per allocation and free. */
 static void trace(const struct slab_cache *c, const char *what, const void *obj, size_t bytes)
 {
-    char line[160];
-    int n = bytes ? snprintf(line, sizeof line, "libslab: trace: cache '%s': %s %p (%zu bytes)\n",
-                             c->name, what, obj, bytes)
-                  : snprintf(line, sizeof line, "libslab: trace: cache '%s': %s %p\n", c->name,
-                             what, obj);
-    (void)!write(STDERR_FILENO, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+    if (bytes)
+        report_line("libslab: trace: cache '%s': %s %p (%zu bytes)\n", c->name, what, obj, bytes);
+    else
+        report_line("libslab: trace: cache '%s': %s %p\n", c->name, what, obj);
 }
 
 void debug_slab_init(const struct slab_cache *c, struct slab_page *s)

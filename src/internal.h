@@ -731,6 +731,9 @@ void slab_report(const slab_error_t *err);
 /* Report an error about an object (debug caches: object, offset, stacks). */
 void report_object(const char *function, const struct slab_cache *c, const struct obj_error *e,
                    size_t count, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* One line (or a few) on stderr, formatted on the stack and written with
+ * write(2): no stdio buffer, no malloc. */
+void report_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* While set, this thread's reports never abort (slab_verify). */
 extern __thread bool report_no_abort;
 void report_fork_prepare(void);

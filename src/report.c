@@ -59,8 +59,7 @@ const char *slab_error_kind_name(slab_error_kind_t kind)
     return "unknown error";
 }
 
-static void put(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void put(const char *fmt, ...)
+void report_line(const char *fmt, ...)
 {
     char line[512];
     va_list ap;
@@ -75,7 +74,7 @@ static void put_stack(const char *what, const slab_stack_t *st)
 {
     if (!st)
         return;
-    put("    last %s by thread %lu at %llu ms:\n", what, st->thread,
+    report_line("    last %s by thread %lu at %llu ms:\n", what, st->thread,
         (unsigned long long)st->when_ms);
     /* backtrace_symbols_fd() writes without allocating */
     backtrace_symbols_fd(st->pc, (int)st->depth, STDERR_FILENO);
@@ -90,9 +89,9 @@ void slab_report(const slab_error_t *err)
         h.fn(err, h.arg);
         return;
     }
-    put("libslab: %s: %s\n", err->function, err->message);
+    report_line("libslab: %s: %s\n", err->function, err->message);
     if (err->object)
-        put("    object %p, offset %ld\n", err->object, err->offset);
+        report_line("    object %p, offset %ld\n", err->object, err->offset);
     put_stack("allocated", err->alloc);
     put_stack("freed", err->free);
 }
