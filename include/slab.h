@@ -23,7 +23,9 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#if __STDC_HOSTED__
 #include <stdio.h>
+#endif
 
 #ifdef __cplusplus
 extern "C" {
@@ -441,13 +443,22 @@ SLAB_API int slab_memory_info(slab_memory_info_t *out);
  * errno from the stream (EIO if it set none); NULL f: -1, EINVAL and a
  * report.  The stream is flushed.
  */
+#if __STDC_HOSTED__
 SLAB_API int slab_info_print(FILE *f);
+#endif
+
+/* slab_info_print()'s lines, then slab_buddyinfo_print()'s, handed to
+ * fn a buffer at a time (text is not NUL-terminated): for a kernel's own
+ * /proc/slabinfo or console.  Returns 0; NULL fn: -1, EINVAL, a report. */
+SLAB_API int slab_info_write(void (*fn)(const char *text, size_t len, void *arg), void *arg);
 
 /* One line like /proc/buddyinfo: "Node 0, zone  libslab" and the free
  * block count of each order 0..SLAB_MAX_ORDER, in Linux's columns
  * ("Node %d, zone %8s " then "%6lu " per order).  Returns as
  * slab_info_print(). */
+#if __STDC_HOSTED__
 SLAB_API int slab_buddyinfo_print(FILE *f);
+#endif
 
 /*
  * The same figures as one JSON object, on one line and a newline:
@@ -462,7 +473,9 @@ SLAB_API int slab_buddyinfo_print(FILE *f);
  * (one escape per byte, so the text is ASCII and valid whatever the
  * name held).  Returns as slab_info_print().
  */
+#if __STDC_HOSTED__
 SLAB_API int slab_stats_json(FILE *f);
+#endif
 
 /*
  * Publish the statistics while the process runs (on = 1), or stop and
@@ -510,6 +523,21 @@ SLAB_API const slab_page_source_t *slab_default_page_source(void);
 /* Use `src` (copied) for new mappings; NULL restores the default.  Memory
  * already mapped goes back to the source it came from. */
 SLAB_API void slab_set_page_source(const slab_page_source_t *src);
+
+/*
+ * Give libslab a region of memory it owns from now on: a kernel's or a
+ * firmware's RAM (the freestanding build's only memory, unless a page
+ * source is set), or any program's static array.  The region is cut at
+ * page boundaries and at SLAB_ARENA_SIZE windows; each window's part
+ * keeps its page descriptors in itself (about 68 KiB, at a 128 KiB
+ * boundary) and gives the rest to the page allocator.  A part too small
+ * for that, or a window that already holds libslab memory (an earlier
+ * region, or an arena of the page source), is not added and is reported.
+ * Regions are never given back.  Returns the bytes of pages added; 0 with
+ * errno EINVAL (bad or too small a region), EEXIST (window in use) or
+ * ENOMEM (no room left to map it) when none were.
+ */
+SLAB_API size_t slab_add_region(void *base, size_t len);
 
 /* ------------------------------------------------------------------ */
 /* Errors and checking                                                  */

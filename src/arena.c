@@ -13,23 +13,72 @@
  * never handed out finds nothing.  Entries change only under map_lock;
  * second-level nodes are never freed, so a lookup never touches unmapped
  * metadata.  Besides arenas, the map records kmalloc's huge mappings
- * (tagged entries, one per ARENA_SIZE the mapping covers).
+ * (tagged entries, one per ARENA_SIZE the mapping covers).  A freestanding
+ * build, with no memory to make map nodes from, keeps a short table of
+ * windows instead: a host has a few regions, not thousands of arenas.
  */
 #include "internal.h"
 
 #include "annotate.h"
 
-#include <errno.h>
-#include <string.h>
 
-#define L2_BYTES (sizeof(map_slot_t) << MAP_L2_BITS)
-
-map_slot_t *slab__arena_map[(size_t)1 << MAP_L1_BITS];
 static slab_lock_t map_lock = SLAB_LOCK_INIT;
-static size_t nodes_mapped; /* second-level nodes: statistics only */
 
 void map_fork_prepare(void) { slab_lock(&map_lock); }
 void map_fork_parent(void) { slab_unlock(&map_lock); }
+
+#if !SLAB_HOSTED
+/* Freestanding: a table of (base, entry) pairs, filled from the front.
+ * An entry set to NULL keeps its pair (a base is never reused for a
+ * different window), so a lookup stops at the first unused pair. */
+struct map_pair slab__map_table[MAP_TABLE];
+
+size_t map_bytes(void) { return 0; }
+
+static struct map_pair *map_pair(uintptr_t w, bool create)
+{
+    for (unsigned i = 0; i < MAP_TABLE; i++) {
+        struct map_pair *p = &slab__map_table[i];
+        if (p->base == w)
+            return p;
+        if (!p->base) {
+            if (!create)
+                return NULL;
+            p->entry = NULL;
+            __atomic_store_n(&p->base, w, __ATOMIC_RELEASE);
+            return p;
+        }
+    }
+    return NULL;
+}
+
+bool map_set(void *base, size_t size, void *entry)
+{
+    uintptr_t b = (uintptr_t)base, end = b + size;
+    slab_lock(&map_lock);
+    size_t free_pairs = 0;
+    for (unsigned i = 0; i < MAP_TABLE; i++)
+        free_pairs += !slab__map_table[i].base;
+    size_t need = 0;
+    for (uintptr_t g = b; entry && g < end; g += ARENA_SIZE)
+        need += !map_pair(g, false);
+    if (need > free_pairs) {
+        slab_unlock(&map_lock);
+        return false;
+    }
+    for (uintptr_t g = b; g < end; g += ARENA_SIZE) {
+        struct map_pair *p = map_pair(g, entry != NULL);
+        if (p)
+            __atomic_store_n(&p->entry, entry, __ATOMIC_RELEASE);
+    }
+    slab_unlock(&map_lock);
+    return true;
+}
+#else
+#define L2_BYTES (sizeof(map_slot_t) << MAP_L2_BITS)
+
+map_slot_t *slab__arena_map[(size_t)1 << MAP_L1_BITS];
+static size_t nodes_mapped; /* second-level nodes: statistics only */
 
 static map_slot_t *map_node(uintptr_t b, bool create)
 {
@@ -73,6 +122,7 @@ bool map_set(void *base, size_t size, void *entry)
     slab_unlock(&map_lock);
     return true;
 }
+#endif
 
 struct slab_arena *arena_create(const slab_page_source_t *src)
 {

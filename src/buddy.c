@@ -32,14 +32,15 @@
  * grow in place when the pages after it are free.
  *
  * All state here is under buddy_lock.  New arenas come from the page
- * source current at the time.
+ * source current at the time.  Arenas over a program's region (region.c)
+ * hold only the region's pages: the others never become free blocks, so
+ * no block ever merges across the region's edge, and they are never
+ * given back.
  */
 #include "internal.h"
 
 #include "annotate.h"
 
-#include <errno.h>
-#include <string.h>
 
 /* Dirty free pages are decommitted once they have stayed free for
  * PURGE_DELAY_MS: memory a program reuses soon is never given back (no
@@ -54,17 +55,26 @@ static slab_lock_t buddy_lock = SLAB_LOCK_INIT;
 static struct page_list free_area[MAX_ORDER + 1][2];
 static struct slab_arena *arenas;
 static size_t nr_arenas;
+/* Sums over the arenas of own_pages and meta_bytes, and of the part of
+ * meta_bytes that descriptors occupy. */
+static size_t total_pages, meta_bytes, meta_resident;
 
 static void arena_link(struct slab_arena *a)
 {
     dlist_push(arenas, a);
     nr_arenas++;
+    total_pages += a->own_pages;
+    meta_bytes += a->meta_bytes;
+    meta_resident += a->region ? a->meta_bytes : ARENA_META_USED;
 }
 
 static void arena_unlink(struct slab_arena *a)
 {
     dlist_del(arenas, a);
     nr_arenas--;
+    total_pages -= a->own_pages;
+    meta_bytes -= a->meta_bytes;
+    meta_resident -= a->region ? a->meta_bytes : ARENA_META_USED;
 }
 
 /* Pages in free blocks not marked clean: what a purge could give back. */
@@ -115,6 +125,8 @@ static bool grow_locked(void)
     struct slab_arena *a = arena_create(&src);
     if (!a)
         return false;
+    a->own_pages = ARENA_PAGES;
+    a->meta_bytes = ARENA_META_SIZE;
     arena_link(a);
     a->free_pages = ARENA_PAGES;
     free_block_push(&a->pages[0], MAX_ORDER, true);
@@ -187,12 +199,21 @@ static uint32_t now_ms(void) { return (uint32_t)(clock_now_ns() / 1000000u); }
  * does not unmap and fault them in again and again.  They stay dirty
  * until the purge decommits them like any other free block; any beyond
  * that number go back to their source at once (clean ones first). */
+static struct slab_page *spare_block(void)
+{
+    for (int clean = 1; clean >= 0; clean--)
+        for (struct slab_page *b = free_area[MAX_ORDER][clean].first; b; b = b->next)
+            if (!page_arena(b)->region) /* a region is the program's to keep */
+                return b;
+    return NULL;
+}
+
 static void release_spares_locked(void)
 {
     while (free_blocks(MAX_ORDER) > 1 + (nr_arenas - free_blocks(MAX_ORDER)) / 8) {
-        struct slab_page *b = free_area[MAX_ORDER][1].first;
+        struct slab_page *b = spare_block();
         if (!b)
-            b = free_area[MAX_ORDER][0].first;
+            break;
         free_block_del(b);
         struct slab_arena *a = page_arena(b);
         arena_unlink(a);
@@ -383,6 +404,16 @@ size_t buddy_reap(unsigned min_order)
     return pages;
 }
 
+void buddy_add_region(struct slab_arena *a, size_t first, size_t end, size_t meta_first,
+                      size_t meta_end)
+{
+    slab_lock(&buddy_lock);
+    arena_link(a);
+    free_range_locked(a, first, meta_first);
+    free_range_locked(a, meta_end, end);
+    slab_unlock(&buddy_lock);
+}
+
 void buddy_fork_prepare(void) { slab_lock(&buddy_lock); }
 void buddy_fork_parent(void) { slab_unlock(&buddy_lock); }
 
@@ -441,8 +472,8 @@ static void buddy_info_locked(slab_buddy_info_t *out)
         out->free_pages += free_blocks(o) << o;
     }
     out->arenas = nr_arenas;
-    out->total_pages = nr_arenas * ARENA_PAGES;
-    out->mapped_bytes = nr_arenas * (ARENA_SIZE + ARENA_META_SIZE);
+    out->total_pages = total_pages;
+    out->mapped_bytes = total_pages * PAGE_SIZE + meta_bytes;
 }
 
 void slab_buddy_info(slab_buddy_info_t *out)
@@ -461,6 +492,8 @@ void buddy_memory(struct buddy_memory *out)
     out->dirty_pages = dirty_pages;
     out->run_pages = run_pages;
     out->block_pages = block_pages;
+    out->meta_bytes = meta_bytes;
+    out->meta_resident = meta_resident;
     slab_unlock(&buddy_lock);
 }
 

@@ -31,11 +31,9 @@
 
 #include "annotate.h"
 
-#include <errno.h>
-#include <pthread.h>
-#include <stdlib.h>
-#include <string.h>
+#if SLAB_HOSTED
 #include <time.h>
+#endif
 
 #define KNOWN_FLAGS (SLAB_DEBUG_FLAGS | SLAB_HWCACHE_ALIGN | SLAB_PANIC)
 #define DEFAULT_ALIGN 8
@@ -57,7 +55,7 @@ static struct slab_cache cache_cache = {
     .flags = CACHE_INTERNAL,
     .keep_free = 0, /* with every cache destroyed, every page goes back */
 };
-static pthread_once_t boot_once = PTHREAD_ONCE_INIT;
+static slab_once_t boot_once = SLAB_ONCE_INIT;
 
 /* libslab's own caches in static storage (made at boot, never
  * destroyed): they are caches too, though not objects of cache_cache. */
@@ -66,9 +64,9 @@ static struct slab_cache *internal_caches[MAX_INTERNAL];
 static unsigned nr_internal;
 
 /* Walks this thread is inside: while non-zero it holds caches_lock. */
-static __thread unsigned walk_depth __attribute__((tls_model("initial-exec")));
+static SLAB_LOCAL_DEFINE(unsigned, walk_depth);
 
-bool cache_walking(void) { return walk_depth != 0; }
+bool cache_walking(void) { return SLAB_LOCAL(walk_depth) != 0; }
 
 static void caches_link(struct slab_cache *c)
 {
@@ -99,7 +97,7 @@ static void boot(void)
  * may allocate, and so come back here through malloc. */
 static void boot_all(void)
 {
-    pthread_once(&boot_once, boot);
+    slab_once(&boot_once, boot);
     stats_boot();
     live_boot();
 }
@@ -113,18 +111,18 @@ int cache_walk(int (*fn)(struct slab_cache *c, void *arg), void *arg,
                const struct timespec *deadline)
 {
     boot_all();
-    bool nested = walk_depth != 0; /* the lock is this thread's already */
+    bool nested = SLAB_LOCAL(walk_depth) != 0; /* the lock is this thread's already */
     if (!nested) {
         if (!slab_lock_until(&caches_lock, deadline)) {
             errno = ETIMEDOUT;
             return -1;
         }
     }
-    walk_depth++;
+    SLAB_LOCAL(walk_depth)++;
     int ret = 0;
     for (struct slab_cache *c = caches; c && !ret; c = c->next)
         ret = fn(c, arg);
-    walk_depth--;
+    SLAB_LOCAL(walk_depth)--;
     if (!nested)
         slab_unlock(&caches_lock);
     return ret;
@@ -415,7 +413,7 @@ slab_cache_t *cache_create(const char *name, size_t size, size_t align, slab_fla
         return create_fail(name, flags, EINVAL, "alignment is not a power of two");
     if (align > PAGE_SIZE)
         return create_fail(name, flags, EINVAL, "alignment is above the page size");
-    if (walk_depth)
+    if (SLAB_LOCAL(walk_depth))
         return create_fail(name, flags, EDEADLK,
                            "called from a slab_cache_foreach() callback; not created");
     if (align == 0)
@@ -616,7 +614,7 @@ int slab_cache_destroy(slab_cache_t *c)
         errno = EINVAL;
         return -1;
     }
-    if (walk_depth) {
+    if (SLAB_LOCAL(walk_depth)) {
         slab_reportf(SLAB_ERR_INVALID_ARG, __func__, c, NULL, c, 0,
                      "called from a slab_cache_foreach() callback; not destroyed");
         errno = EDEADLK;
@@ -799,7 +797,7 @@ size_t cache_snapshot(struct cache_snapshot *out, size_t skip, size_t max,
 
 void cache_fork_prepare(void)
 {
-    pthread_once(&boot_once, boot);
+    slab_once(&boot_once, boot);
     slab_lock(&caches_lock);
     tcache_fork_prepare();
     for (struct slab_cache *c = caches; c; c = c->next) {

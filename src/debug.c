@@ -33,13 +33,11 @@
 
 #include "annotate.h"
 
-#include <errno.h>
+#if SLAB_HOSTED
 #include <execinfo.h>
-#include <pthread.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#endif
 
 #define RED_LIVE 0xcc   /* Linux's SLUB_RED_ACTIVE */
 #define RED_FREE 0xbb   /* SLUB_RED_INACTIVE */
@@ -47,7 +45,7 @@
 #define POISON_END 0xa5
 #define POISON_NEW 0x5a /* a new object of a cache without constructor */
 
-__thread struct api_call slab__call __attribute__((tls_model("initial-exec")));
+SLAB_LOCAL_DEFINE(struct api_call, slab__call);
 
 /* ---- SLAB_DEBUG ---- */
 
@@ -215,7 +213,7 @@ size_t debug_usable(const struct slab_cache *c, const void *obj)
 
 /* ---- call stacks ---- */
 
-static __thread bool in_capture __attribute__((tls_model("initial-exec")));
+static SLAB_LOCAL_DEFINE(bool, in_capture);
 static uint64_t start_ns;
 
 /* The stack of this call, from the program's frame that called libslab
@@ -225,9 +223,10 @@ static uint64_t start_ns;
 static void capture(slab_stack_t *st, void *caller)
 {
     memset(st, 0, sizeof *st);
-    if (in_capture)
+    if (SLAB_LOCAL(in_capture))
         return;
-    in_capture = true;
+    SLAB_LOCAL(in_capture) = true;
+#if SLAB_HOSTED
     void *pcs[SLAB_STACK_DEPTH + 24];
     int n = backtrace(pcs, (int)(sizeof pcs / sizeof pcs[0]));
     int first = n > 3 ? 3 : n;
@@ -239,6 +238,12 @@ static void capture(slab_stack_t *st, void *caller)
     for (int i = first; i < n && st->depth < SLAB_STACK_DEPTH; i++)
         st->pc[st->depth++] = pcs[i];
     st->thread = (unsigned long)syscall(SYS_gettid);
+#else
+    /* No unwinder: the program's call site alone, and the CPU. */
+    st->pc[0] = caller ? caller : __builtin_return_address(0);
+    st->depth = 1;
+    st->thread = slab__cpu();
+#endif
     uint64_t now = clock_now_ns();
     uint64_t t0 = __atomic_load_n(&start_ns, __ATOMIC_RELAXED);
     if (!t0) {
@@ -247,17 +252,17 @@ static void capture(slab_stack_t *st, void *caller)
         t0 = __atomic_load_n(&start_ns, __ATOMIC_RELAXED);
     }
     st->when_ms = (now - t0) / 1000000;
-    in_capture = false;
+    SLAB_LOCAL(in_capture) = false;
 }
 
 void debug_begin(const struct slab_cache *c, struct debug_call *dc, const char *function)
 {
-    dc->function = slab__call.function ? slab__call.function : function;
-    dc->request = slab__call.request;
+    dc->function = SLAB_LOCAL(slab__call).function ? SLAB_LOCAL(slab__call).function : function;
+    dc->request = SLAB_LOCAL(slab__call).request;
     dc->nerr = 0;
     if (c->flags & SLAB_STORE_USER)
-        capture(&dc->now, slab__call.caller);
-    slab__call = (struct api_call){0};
+        capture(&dc->now, SLAB_LOCAL(slab__call).caller);
+    SLAB_LOCAL(slab__call) = (struct api_call){0};
 }
 
 /* ---- checks ---- */
@@ -590,11 +595,15 @@ static void leak_report_at_exit(void)
 
 static void register_exit(void)
 {
+#if SLAB_HOSTED
     atexit(leak_report_at_exit);
+#else
+    (void)leak_report_at_exit; /* no exit to report at */
+#endif
 }
 
 void debug_leaks_at_exit(void)
 {
-    static pthread_once_t once = PTHREAD_ONCE_INIT;
-    pthread_once(&once, register_exit);
+    static slab_once_t once = SLAB_ONCE_INIT;
+    slab_once(&once, register_exit);
 }

@@ -32,7 +32,6 @@
 
 #include "annotate.h"
 
-#include <errno.h>
 
 static const unsigned mag_rounds[MAG_SIZES] = {7, 15, 31, 63, 127, 255};
 static struct slab_cache mag_caches[MAG_SIZES];

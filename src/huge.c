@@ -16,7 +16,6 @@
 
 #include "annotate.h"
 
-#include <errno.h>
 
 static struct slab_cache huge_cache;
 static uint64_t huge_count, huge_bytes;

@@ -28,6 +28,7 @@
 #include <stdint.h>
 
 #include "lock.h"
+#include "platform.h"
 
 #define PAGE_SHIFT SLAB_PAGE_SHIFT
 #define PAGE_SIZE SLAB_PAGE_SIZE
@@ -126,11 +127,16 @@ struct slab_arena {
     slab_page_source_t source;         /* where base and this came from */
     struct slab_arena *next, *prev;    /* all arenas (buddy.c's list) */
     size_t free_pages;                 /* pages free in the buddy allocator */
+    size_t own_pages;                  /* pages the buddy allocator manages */
+    size_t meta_bytes;                 /* what these descriptors cost */
+    bool region;                       /* over a program's region: kept */
     struct slab_page pages[ARENA_PAGES];
 };
 
 struct slab_arena *arena_create(const slab_page_source_t *src);
 void arena_destroy(struct slab_arena *a);
+/* The bytes of an arena's descriptor mapping that descriptors occupy. */
+#define ARENA_META_USED ((sizeof(struct slab_arena) + PAGE_SIZE - 1) & ~(size_t)(PAGE_SIZE - 1))
 
 /* The arena map (arena.c): one entry per ARENA_SIZE of address space, a
  * struct slab_arena pointer or, with the low bit set, a struct huge
@@ -145,6 +151,30 @@ void arena_destroy(struct slab_arena *a);
 #define MAP_HUGE 1u
 
 typedef void *map_slot_t; /* accessed with __atomic builtins only */
+
+#if !SLAB_HOSTED
+/* Freestanding: a short table instead of the radix map, for the few
+ * arenas a host's regions make (no memory to allocate map nodes from). */
+#define MAP_TABLE 32
+struct map_pair {
+    uintptr_t base;   /* ARENA_SIZE-aligned; 0: unused */
+    map_slot_t entry;
+};
+extern struct map_pair slab__map_table[MAP_TABLE];
+
+static inline void *map_entry(const void *addr)
+{
+    uintptr_t w = (uintptr_t)addr & ~(uintptr_t)(ARENA_SIZE - 1);
+    for (unsigned i = 0; i < MAP_TABLE; i++) {
+        uintptr_t b = __atomic_load_n(&slab__map_table[i].base, __ATOMIC_ACQUIRE);
+        if (b == w && w)
+            return __atomic_load_n(&slab__map_table[i].entry, __ATOMIC_ACQUIRE);
+        if (!b)
+            break;
+    }
+    return NULL;
+}
+#else
 extern map_slot_t *slab__arena_map[(size_t)1 << MAP_L1_BITS];
 
 /* The map entry covering addr: NULL, an arena, or a tagged huge mapping.
@@ -163,6 +193,7 @@ static inline void *map_entry(const void *addr)
     return __atomic_load_n(&l2[(a >> ARENA_SHIFT) & (((size_t)1 << MAP_L2_BITS) - 1)],
                            __ATOMIC_ACQUIRE);
 }
+#endif
 
 /* Point the entries of [base, base+size) at `entry` (NULL clears); base
  * is ARENA_SIZE-aligned.  False when a map node cannot be had. */
@@ -251,6 +282,11 @@ void buddy_free_run(struct slab_page *head);
 void buddy_shrink_run(struct slab_page *head, size_t pages);
 /* Extend a run in place to `pages` if the pages after it are free. */
 bool buddy_grow_run(struct slab_page *head, size_t pages);
+/* Link an arena made over a program's region (region.c) and free its
+ * pages [first, end) but for [meta_first, meta_end), which hold its
+ * descriptors; the others are not its to use. */
+void buddy_add_region(struct slab_arena *a, size_t first, size_t end, size_t meta_first,
+                      size_t meta_end);
 size_t buddy_verify(void);
 /* Decommit free blocks of at least `min_order` not yet given back.
  * Returns the pages decommitted. */
@@ -264,6 +300,8 @@ struct buddy_memory {
     size_t dirty_pages;     /* free pages not decommitted */
     size_t run_pages;       /* pages in kmalloc runs */
     size_t block_pages;     /* pages in slab_pages_alloc() blocks */
+    size_t meta_bytes;      /* descriptor mappings and region descriptors */
+    size_t meta_resident;   /* the part of them descriptors occupy */
 };
 void buddy_memory(struct buddy_memory *out);
 
@@ -375,7 +413,7 @@ struct tcache {
     int state;
 };
 
-extern __thread struct tcache slab__tc __attribute__((tls_model("initial-exec")));
+SLAB_LOCAL_DECLARE(struct tcache, slab__tc);
 
 struct mag_stats {
     uint64_t alloc_hit, alloc_miss, free_hit, free_miss;
@@ -466,8 +504,8 @@ struct slab_cache {
 static inline struct mag_slot *tcache_slot_id(unsigned id)
 {
     if (id < TC_RESERVED)
-        return &slab__tc.slots0[id]; /* all zero until the thread registers */
-    struct mag_slot *chunk = slab__tc.chunk[id / TC_CHUNK];
+        return &SLAB_LOCAL(slab__tc).slots0[id]; /* all zero until the thread registers */
+    struct mag_slot *chunk = SLAB_LOCAL(slab__tc).chunk[id / TC_CHUNK];
     return chunk ? &chunk[id % TC_CHUNK] : NULL;
 }
 
@@ -585,9 +623,13 @@ size_t cache_reap_slabs(struct slab_cache *c, bool all);
 void cache_fork_prepare(void);
 void cache_fork_parent(void);
 
-/* ---- fork.c ---- */
+/* ---- fork.c (hosted only: a freestanding host has no fork) ---- */
 
+#if SLAB_HOSTED
 void fork_boot(void);
+#else
+static inline void fork_boot(void) {}
+#endif
 
 /* Set up libslab's internal caches, once (every API entry does it). */
 void cache_boot(void);
@@ -638,9 +680,15 @@ int stats_memory_info(slab_memory_info_t *out, const struct timespec *deadline);
 /* Called on slow paths with no lock held: starts publishing when
  * SLAB_STATS_LIVE asks for it (one relaxed load when there is nothing
  * to do). */
+/* The library's boot once has completed (called after it).  Freestanding
+ * builds publish nothing (no shared memory). */
+#if SLAB_HOSTED
 void live_tick(void);
-/* The library's boot once has completed (called after it). */
 void live_boot(void);
+#else
+static inline void live_tick(void) {}
+static inline void live_boot(void) {}
+#endif
 /* In the child of fork(): forget the parent's object and thread. */
 void live_fork_child(void);
 
@@ -653,7 +701,7 @@ struct api_call {
     void *caller;           /* return address into the program */
     size_t request;         /* slab_malloc: the size asked for */
 };
-extern __thread struct api_call slab__call __attribute__((tls_model("initial-exec")));
+SLAB_LOCAL_DECLARE(struct api_call, slab__call);
 
 /* The program's return address, in an inline fast path or an API
  * function: evaluated on the slow path only (where it is written), so the
@@ -662,7 +710,7 @@ extern __thread struct api_call slab__call __attribute__((tls_model("initial-exe
 
 static inline void api_note(const char *function, void *caller)
 {
-    slab__call = (struct api_call){function, caller, 0};
+    SLAB_LOCAL(slab__call) = (struct api_call){function, caller, 0};
 }
 
 /* A misuse or damage found, with what the report needs, copied under the
@@ -725,17 +773,32 @@ static inline size_t cache_usable(const struct slab_cache *c, const void *obj)
     return debug_usable(c, obj);
 }
 
+/* ---- format.c: printf without the C library ---- */
+
+int slab_vformat(char *buf, size_t size, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+int slab_format(char *buf, size_t size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* ---- host.c (freestanding): the host's hooks ---- */
+
+/* Hand one formatted line to the host's report hook, if any. */
+void host_report(const char *line);
+/* The host's clock in ns, or 0 if it gave none. */
+uint64_t host_clock_ns(void);
+
 /* ---- report.c ---- */
 
 void slab_report(const slab_error_t *err);
 /* Report an error about an object (debug caches: object, offset, stacks). */
 void report_object(const char *function, const struct slab_cache *c, const struct obj_error *e,
                    size_t count, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-/* One line (or a few) on stderr, formatted on the stack and written with
- * write(2): no stdio buffer, no malloc. */
+/* One line (or a few), formatted on the stack and written with write(2)
+ * on stderr (freestanding: handed to the host's report hook): no stdio
+ * buffer, no malloc. */
 void report_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* While set, this thread's reports never abort (slab_verify). */
-extern __thread bool report_no_abort;
+SLAB_LOCAL_DECLARE(bool, report_no_abort);
 void report_fork_prepare(void);
 void report_fork_parent(void);
 void slab_reportf(slab_error_kind_t kind, const char *function,

@@ -23,8 +23,6 @@
  */
 #include "kmalloc.h"
 
-#include <errno.h>
-#include <string.h>
 
 static struct slab_cache *km_caches[KM_CLASSES]; /* published with release */
 static slab_lock_t km_lock = SLAB_LOCK_INIT; /* creating a class's cache */
@@ -122,7 +120,7 @@ void km_free_miss(struct slab_cache *c, void *p, const char *function, void *cal
 void *km_alloc_slow(size_t n, void *caller)
 {
     api_note("slab_malloc", caller);
-    slab__call.request = n;
+    SLAB_LOCAL(slab__call).request = n;
     if (n > KM_MAX)
         return large_alloc(n, PAGE_SIZE);
     struct slab_cache *c = class_cache(km_index(n));

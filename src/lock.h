@@ -1,17 +1,19 @@
 /*
  * lock.h - the one lock type libslab uses.
  *
- * Hosted builds use a pthread mutex; the type is wrapped so that a
- * freestanding build can substitute the host's lock (or a C11 spinlock)
- * in this one place.  Locks are statically initialisable.  Critical
- * sections are short, so where glibc offers it the mutex is adaptive:
- * a contended lock spins briefly before the thread sleeps.
+ * Hosted builds use a pthread mutex.  Critical sections are short, so
+ * where glibc offers it the mutex is adaptive: a contended lock spins
+ * briefly before the thread sleeps.  Freestanding builds use the host's
+ * lock hooks if it gives them (include/slab/host.h), else a test-and-test-
+ * and-set spinlock on C11 atomics.  Either way locks are statically
+ * initialisable and are not recursive.
  */
 #ifndef SLAB_LOCK_H
 #define SLAB_LOCK_H
 
-#include <pthread.h>
-#include <stdbool.h>
+#include "platform.h"
+
+#if SLAB_HOSTED
 
 typedef pthread_mutex_t slab_lock_t;
 
@@ -44,5 +46,59 @@ static inline bool slab_lock_until(slab_lock_t *l, const struct timespec *deadli
     return pthread_mutex_timedlock(l, deadline) == 0;
 }
 static inline void slab_lock_fini(slab_lock_t *l) { pthread_mutex_destroy(l); }
+
+#else /* freestanding */
+
+typedef struct {
+    unsigned word; /* the spinlock's state, or the host's to use */
+} slab_lock_t;
+#define SLAB_LOCK_INIT {0}
+
+/* The host's lock hooks, if it gave them (host.c). */
+extern void (*slab__host_lock)(unsigned *word, void *ctx);
+extern void (*slab__host_unlock)(unsigned *word, void *ctx);
+extern bool (*slab__host_trylock)(unsigned *word, void *ctx);
+extern void *slab__host_ctx;
+
+static inline bool slab_trylock(slab_lock_t *l)
+{
+    if (slab__host_trylock)
+        return slab__host_trylock(&l->word, slab__host_ctx);
+    return __atomic_load_n(&l->word, __ATOMIC_RELAXED) == 0 &&
+           !__atomic_exchange_n(&l->word, 1u, __ATOMIC_ACQUIRE);
+}
+
+static inline void slab_lock(slab_lock_t *l)
+{
+    if (slab__host_lock) {
+        slab__host_lock(&l->word, slab__host_ctx);
+        return;
+    }
+    while (__atomic_exchange_n(&l->word, 1u, __ATOMIC_ACQUIRE))
+        while (__atomic_load_n(&l->word, __ATOMIC_RELAXED))
+            slab_cpu_relax();
+}
+
+static inline void slab_unlock(slab_lock_t *l)
+{
+    if (slab__host_unlock) {
+        slab__host_unlock(&l->word, slab__host_ctx);
+        return;
+    }
+    __atomic_store_n(&l->word, 0u, __ATOMIC_RELEASE);
+}
+
+static inline void slab_lock_init(slab_lock_t *l) { l->word = 0; }
+static inline void slab_lock_fini(slab_lock_t *l) { (void)l; }
+/* No clock to wait by: every freestanding caller passes NULL. */
+struct timespec;
+static inline bool slab_lock_until(slab_lock_t *l, const struct timespec *deadline)
+{
+    (void)deadline;
+    slab_lock(l);
+    return true;
+}
+
+#endif
 
 #endif /* SLAB_LOCK_H */

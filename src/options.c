@@ -1,8 +1,8 @@
 /*
  * options.c - the one place options come from.
  *
- * Defaults, overridden by the environment (read once, at first use), then
- * by slab_set_options().  Readers take a snapshot; options apply to what
+ * Defaults, overridden by the environment (read once, at first use; a
+ * freestanding build has none), then by slab_set_options().  Readers take a snapshot; options apply to what
  * happens after they change (magazines: caches created later).
  * SLAB_STATS (the exit report), SLAB_STATS_LIVE and SLAB_STATS_LIVE_MS (the
  * statistics published for slabtop, live.c) are read here with the rest
@@ -11,10 +11,6 @@
  */
 #include "internal.h"
 
-#include <errno.h>
-#include <pthread.h>
-#include <stdlib.h>
-#include <string.h>
 
 static slab_options_t opts = {
     .magazines = 1,
@@ -25,10 +21,11 @@ static slab_options_t opts = {
 static int stats_mode = STATS_OFF;
 static int stats_live;
 static unsigned stats_live_ms = 500;
-static pthread_once_t env_once = PTHREAD_ONCE_INIT;
+static slab_once_t env_once = SLAB_ONCE_INIT;
 /* The fault options change together (fault.c restarts its sequence). */
 static slab_lock_t fault_lock = SLAB_LOCK_INIT;
 
+#if SLAB_HOSTED
 /* A decimal number up to max from the environment; anything else is
  * reported and ignored. */
 static bool env_number(const char *name, unsigned long long max, unsigned long long *out)
@@ -88,10 +85,14 @@ static void read_env(void)
             stats_mode = x ? STATS_TEXT : STATS_OFF;
     }
 }
+#else
+/* No environment: options come from slab_set_options() alone. */
+static void read_env(void) {}
+#endif
 
 static void boot(void)
 {
-    pthread_once(&env_once, read_env);
+    slab_once(&env_once, read_env);
 }
 
 bool options_magazines(void)

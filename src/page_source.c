@@ -5,11 +5,13 @@
  * power of two by over-mapping and trimming, and decommits with
  * madvise(MADV_DONTNEED).  A program (or a test) may install its own
  * source; each arena keeps a copy of the source it came from, so memory
- * always goes back where it was taken, whatever is current by then.
+ * always goes back where it was taken, whatever is current by then.  A
+ * freestanding build's default source has nothing to give: its memory
+ * comes from the host's regions (region.c).
  */
 #include "internal.h"
 
-#include <errno.h>
+#if SLAB_HOSTED
 #include <sys/mman.h>
 
 static void *mmap_map(void *ctx, size_t size, size_t align)
@@ -46,24 +48,28 @@ static void mmap_decommit(void *ctx, void *addr, size_t size)
     madvise(addr, size, MADV_DONTNEED);
 }
 
-static const slab_page_source_t mmap_source = {
-    .map = mmap_map,
-    .unmap = mmap_unmap,
-    .decommit = mmap_decommit,
-    .ctx = NULL,
-};
+#define DEFAULT_SOURCE {.map = mmap_map, .unmap = mmap_unmap, .decommit = mmap_decommit}
+#else
+/* Freestanding: no memory but what the host gives, by slab_add_region()
+ * or by a page source of its own. */
+static void *none_map(void *ctx, size_t size, size_t align)
+{
+    (void)ctx, (void)size, (void)align;
+    return NULL;
+}
 
+static void none_unmap(void *ctx, void *addr, size_t size) { (void)ctx, (void)addr, (void)size; }
+
+#define DEFAULT_SOURCE {.map = none_map, .unmap = none_unmap}
+#endif
+
+static const slab_page_source_t default_source = DEFAULT_SOURCE;
 static slab_lock_t source_lock = SLAB_LOCK_INIT;
-static slab_page_source_t current = {
-    .map = mmap_map,
-    .unmap = mmap_unmap,
-    .decommit = mmap_decommit,
-    .ctx = NULL,
-};
+static slab_page_source_t current = DEFAULT_SOURCE;
 
 const slab_page_source_t *slab_default_page_source(void)
 {
-    return &mmap_source;
+    return &default_source;
 }
 
 void slab_set_page_source(const slab_page_source_t *src)
@@ -75,7 +81,7 @@ void slab_set_page_source(const slab_page_source_t *src)
         return;
     }
     slab_lock(&source_lock);
-    current = src ? *src : mmap_source;
+    current = src ? *src : default_source;
     slab_unlock(&source_lock);
 }
 

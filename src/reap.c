@@ -19,13 +19,15 @@
  */
 #include "internal.h"
 
+#if SLAB_HOSTED
 #include <time.h>
+#endif
 
 #define TICKS_PER_CLOCK_READ 64
 
 static uint64_t next_reap_ns;
-static __thread unsigned tick;
-static __thread bool reclaiming;
+static SLAB_LOCAL_DEFINE(unsigned, tick);
+static SLAB_LOCAL_DEFINE(bool, reclaiming);
 
 static void reap_one(struct slab_cache *c, void *arg)
 {
@@ -44,16 +46,20 @@ size_t slab_reap(void)
 
 uint64_t clock_now_ns(void)
 {
+#if SLAB_HOSTED
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+#else
+    return host_clock_ns();
+#endif
 }
 
 void reap_tick(void)
 {
-    if (!reclaiming)
+    if (!SLAB_LOCAL(reclaiming))
         live_tick(); /* SLAB_STATS_LIVE: the publisher starts here */
-    if (++tick % TICKS_PER_CLOCK_READ || reclaiming)
+    if (++SLAB_LOCAL(tick) % TICKS_PER_CLOCK_READ || SLAB_LOCAL(reclaiming))
         return;
     unsigned interval = options_reap_interval_ms();
     if (!interval)
@@ -107,9 +113,9 @@ static void collect_reclaim(struct slab_cache *c, void *arg)
 
 bool reap_for_memory(void)
 {
-    if (reclaiming)
+    if (SLAB_LOCAL(reclaiming))
         return false; /* a reclaim callback ran out of memory itself */
-    reclaiming = true;
+    SLAB_LOCAL(reclaiming) = true;
     /* The callbacks run with no libslab lock held, so they may free and
      * allocate; they are gathered a batch at a time. */
     struct reclaim_batch b = {0};
@@ -121,7 +127,7 @@ bool reap_for_memory(void)
         b.skip += b.n;
     } while (b.n == RECLAIM_BATCH);
     reap_everything();
-    reclaiming = false;
+    SLAB_LOCAL(reclaiming) = false;
     return true;
 }
 

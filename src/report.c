@@ -3,7 +3,8 @@
  *
  * Every misuse or inconsistency becomes one slab_error_t with a one-line
  * message naming the API call, the cache and the address.  It goes to the
- * program's hook if one is set, else to stderr as
+ * program's hook if one is set, else to stderr (freestanding: the host's
+ * report hook) as
  *     libslab: <call>: <message>
  * followed, for an error about an object of a debug cache, by lines
  * giving the object, the offset and the stacks of its last allocation
@@ -17,12 +18,10 @@
  */
 #include "internal.h"
 
+#if SLAB_HOSTED
 #include <execinfo.h>
-#include <stdarg.h>
-#include <stdatomic.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <unistd.h>
+#endif
 
 struct hook {
     slab_error_hook_t fn;
@@ -30,7 +29,7 @@ struct hook {
 };
 
 static slab_lock_t hook_lock = SLAB_LOCK_INIT;
-__thread bool report_no_abort __attribute__((tls_model("initial-exec")));
+SLAB_LOCAL_DEFINE(bool, report_no_abort);
 static struct hook hook;
 
 void slab_set_error_hook(slab_error_hook_t fn, void *arg)
@@ -64,10 +63,15 @@ void report_line(const char *fmt, ...)
     char line[512];
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(line, sizeof line, fmt, ap);
+    int n = slab_vformat(line, sizeof line, fmt, ap);
     va_end(ap);
-    if (n > 0)
-        (void)!write(STDERR_FILENO, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+    if (n <= 0)
+        return;
+#if SLAB_HOSTED
+    (void)!write(STDERR_FILENO, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+#else
+    host_report(line);
+#endif
 }
 
 static void put_stack(const char *what, const slab_stack_t *st)
@@ -76,8 +80,13 @@ static void put_stack(const char *what, const slab_stack_t *st)
         return;
     report_line("    last %s by thread %lu at %llu ms:\n", what, st->thread,
         (unsigned long long)st->when_ms);
+#if SLAB_HOSTED
     /* backtrace_symbols_fd() writes without allocating */
     backtrace_symbols_fd(st->pc, (int)st->depth, STDERR_FILENO);
+#else
+    for (unsigned i = 0; i < st->depth; i++)
+        report_line("      %p\n", st->pc[i]);
+#endif
 }
 
 void slab_report(const slab_error_t *err)
@@ -100,7 +109,7 @@ static bool must_abort(slab_error_kind_t kind, const struct slab_cache *cache,
                        const struct slab_cache *owner)
 {
     if (kind == SLAB_ERR_INVALID_ARG || kind == SLAB_ERR_BUSY || kind == SLAB_ERR_LEAK ||
-        report_no_abort || !options_debug_abort())
+        SLAB_LOCAL(report_no_abort) || !options_debug_abort())
         return false;
     if (!cache && !owner)
         return debug_env_active();
@@ -115,8 +124,10 @@ static void report_v(slab_error_kind_t kind, const char *function, const struct 
     char msg[384];
     int n = 0;
     if (cache)
-        n = snprintf(msg, sizeof msg, "cache '%s': ", cache->name);
-    vsnprintf(msg + n, sizeof msg - (size_t)n, fmt, ap);
+        n = slab_format(msg, sizeof msg, "cache '%s': ", cache->name);
+    if ((size_t)n >= sizeof msg)
+        n = (int)sizeof msg - 1;
+    slab_vformat(msg + n, sizeof msg - (size_t)n, fmt, ap);
     slab_error_t err = {
         .kind = kind,
         .function = function,

@@ -24,7 +24,6 @@
 
 #include "annotate.h"
 
-#include <errno.h>
 
 static size_t map_words_for(size_t objs) { return objs > 64 ? (objs + 63) / 64 : 0; }
 

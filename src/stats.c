@@ -32,14 +32,12 @@
  */
 #include "internal.h"
 
-#include <errno.h>
+#if SLAB_HOSTED
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <time.h>
 #include <unistd.h>
+#endif
 
 #define CHUNK 32
 #define ZONE_NAME "libslab"
@@ -47,8 +45,12 @@
 /* ---- output: a line buffer in front of a FILE or a file descriptor ---- */
 
 struct out {
+    void (*fn)(const char *text, size_t len, void *arg); /* or: */
+#if SLAB_HOSTED
     FILE *f;      /* the stream, or NULL for fd */
     int fd;
+#endif
+    void *arg;
     int err;      /* errno of the first failure, or 0 */
     size_t len;
     char buf[1024];
@@ -60,6 +62,12 @@ static void out_flush(struct out *o)
         o->len = 0;
         return;
     }
+    if (o->fn) {
+        o->fn(o->buf, o->len, o->arg);
+        o->len = 0;
+        return;
+    }
+#if SLAB_HOSTED
     if (o->f) {
         errno = 0;
         if (fwrite(o->buf, 1, o->len, o->f) != o->len)
@@ -76,6 +84,7 @@ static void out_flush(struct out *o)
             done += (size_t)n;
         }
     }
+#endif
     o->len = 0;
 }
 
@@ -85,7 +94,7 @@ static void outf(struct out *o, const char *fmt, ...)
     for (int attempt = 0; attempt < 2; attempt++) {
         va_list ap;
         va_start(ap, fmt);
-        int n = vsnprintf(o->buf + o->len, sizeof o->buf - o->len, fmt, ap);
+        int n = slab_vformat(o->buf + o->len, sizeof o->buf - o->len, fmt, ap);
         va_end(ap);
         if (n < 0)
             return;
@@ -102,8 +111,10 @@ static void outf(struct out *o, const char *fmt, ...)
 static int out_end(struct out *o)
 {
     out_flush(o);
+#if SLAB_HOSTED
     if (o->f && !o->err && fflush(o->f) != 0)
         o->err = errno ? errno : EIO;
+#endif
     if (o->err) {
         errno = o->err;
         return -1;
@@ -111,6 +122,7 @@ static int out_end(struct out *o)
     return 0;
 }
 
+#if SLAB_HOSTED
 static bool check_file(FILE *f, const char *function)
 {
     if (f)
@@ -119,6 +131,7 @@ static bool check_file(FILE *f, const char *function)
     errno = EINVAL;
     return false;
 }
+#endif
 
 /* ---- memory ---- */
 
@@ -146,16 +159,14 @@ static int memory_info(slab_memory_info_t *m, const struct timespec *deadline)
     size_t huge_count, huge_bytes;
     huge_info(&huge_count, &huge_bytes);
 
-    /* the part of a descriptor mapping the descriptors occupy */
-    size_t meta_used = (sizeof(struct slab_arena) + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
     size_t clean_pages = b.info.free_pages - b.dirty_pages;
-    m->arena_bytes = b.info.arenas * ARENA_SIZE;
-    m->metadata_bytes = b.info.arenas * ARENA_META_SIZE + map_bytes();
+    m->arena_bytes = b.info.total_pages * PAGE_SIZE;
+    m->metadata_bytes = b.meta_bytes + map_bytes();
     m->huge_bytes = huge_bytes;
     m->huge_mappings = huge_count;
     m->mapped_bytes = m->arena_bytes + m->metadata_bytes + m->huge_bytes;
     m->resident_bytes = m->mapped_bytes - clean_pages * PAGE_SIZE -
-                        b.info.arenas * (ARENA_META_SIZE - meta_used);
+                        (b.meta_bytes - b.meta_resident);
     m->free_bytes = b.info.free_pages * PAGE_SIZE;
     m->free_dirty_bytes = b.dirty_pages * PAGE_SIZE;
     m->object_bytes = sum.bytes;
@@ -238,6 +249,23 @@ static void buddyinfo_line(struct out *o, const size_t *nr_free)
     outf(o, "\n");
 }
 
+int slab_info_write(void (*fn)(const char *text, size_t len, void *arg), void *arg)
+{
+    if (!fn) {
+        slab_reportf(SLAB_ERR_INVALID_ARG, __func__, NULL, NULL, NULL, 0, "NULL function");
+        errno = EINVAL;
+        return -1;
+    }
+    struct out o = {.fn = fn, .arg = arg};
+    if (write_slabinfo(&o, NULL) < 0)
+        return -1;
+    slab_buddy_info_t bi;
+    slab_buddy_info(&bi);
+    buddyinfo_line(&o, bi.nr_free);
+    return out_end(&o);
+}
+
+#if SLAB_HOSTED
 int slab_info_print(FILE *f)
 {
     if (!check_file(f, __func__))
@@ -259,6 +287,9 @@ int slab_buddyinfo_print(FILE *f)
     return out_end(&o);
 }
 
+#endif
+
+#if SLAB_HOSTED
 /* ---- JSON ---- */
 
 static void json_string(struct out *o, const char *s)
@@ -394,3 +425,6 @@ void stats_boot(void)
         atexit(report_at_exit);
     }
 }
+#else
+void stats_boot(void) {}
+#endif

@@ -33,34 +33,38 @@
  * empty slot it must not use, the reap under memory pressure leaves the
  * slot alone, and the child of a fork() can tell a slot caught mid-change
  * rather than return a magazine twice.
+ *
+ * Freestanding builds have no threads to speak of: there, each CPU (the
+ * host's cpu() hook) has the state a thread has here, and it never exits.
  */
 #include "internal.h"
 
 #include "annotate.h"
 
-#include <errno.h>
-#include <pthread.h>
-#include <string.h>
 
-__thread struct tcache slab__tc __attribute__((tls_model("initial-exec")));
+SLAB_LOCAL_DEFINE(struct tcache, slab__tc);
 
 static slab_lock_t tc_lock = SLAB_LOCK_INIT;
 static struct tcache *tc_list;
+#if SLAB_HOSTED
 static pthread_key_t tc_key;
 static pthread_once_t tc_once = PTHREAD_ONCE_INIT;
 static bool tc_key_ok;
+#endif
 static struct slab_cache chunk_cache_storage;
 static struct slab_cache *const chunk_cache = &chunk_cache_storage;
 
 /* Cache ids: which slot of every thread a cache uses.  Under tc_lock. */
 static uint64_t id_map[TC_CHUNKS];
 
+#if SLAB_HOSTED
 static void tcache_exit(void *arg);
 
 static void tc_boot(void)
 {
     tc_key_ok = pthread_key_create(&tc_key, tcache_exit) == 0;
 }
+#endif
 
 void tcache_boot(void)
 {
@@ -156,7 +160,7 @@ static void tcache_flush_locked(struct tcache *t, bool skip_busy)
     }
 }
 
-
+#if SLAB_HOSTED
 static void tcache_exit(void *arg)
 {
     struct tcache *t = arg;
@@ -168,14 +172,19 @@ static void tcache_exit(void *arg)
     dlist_del(tc_list, t);
     slab_unlock(&tc_lock);
 }
+#endif
 
+/* Put t on the list of live thread (or CPU) states.  A thread's goes off
+ * it when the thread exits; a CPU's stays. */
 static bool tcache_register(struct tcache *t)
 {
+#if SLAB_HOSTED
     pthread_once(&tc_once, tc_boot);
     if (!tc_key_ok || pthread_setspecific(tc_key, t) != 0) {
         t->state = TC_DEAD;
         return false;
     }
+#endif
     for (unsigned k = 0; k < TC_CHUNK; k++)
         slot_reset(&t->slots0[k]);
     slab_lock(&tc_lock);
@@ -190,7 +199,7 @@ static bool tcache_register(struct tcache *t)
  * magazines or memory for the slot cannot be had. */
 static struct mag_slot *slot_get(struct slab_cache *c)
 {
-    struct tcache *t = &slab__tc;
+    struct tcache *t = &SLAB_LOCAL(slab__tc);
     if (c->id == TC_NO_ID || t->state == TC_DEAD)
         return NULL;
     if (t->state == TC_NEW && !tcache_register(t))
@@ -430,7 +439,7 @@ void tcache_flush_cache(struct slab_cache *c)
 /* Empty the calling thread's slot for c (shrink, reap of this thread). */
 void tcache_flush_self(struct slab_cache *c)
 {
-    struct tcache *t = &slab__tc;
+    struct tcache *t = &SLAB_LOCAL(slab__tc);
     if (c->id == TC_NO_ID || t->state != TC_LIVE)
         return;
     slab_lock(&tc_lock);
@@ -444,7 +453,7 @@ void tcache_flush_self(struct slab_cache *c)
  * but for a slot a slow path of this thread is changing right now. */
 void tcache_flush_self_idle(void)
 {
-    struct tcache *t = &slab__tc;
+    struct tcache *t = &SLAB_LOCAL(slab__tc);
     if (t->state != TC_LIVE)
         return;
     slab_lock(&tc_lock);
@@ -500,7 +509,7 @@ void tcache_fork_child(void)
     struct tcache *t = tc_list;
     while (t) {
         struct tcache *next = t->next;
-        if (t != &slab__tc) {
+        if (t != &SLAB_LOCAL(slab__tc)) {
             tcache_flush_locked(t, true);
             dlist_del(tc_list, t);
         }

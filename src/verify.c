@@ -56,10 +56,10 @@ static void verify_cache(struct slab_cache *c, void *arg)
 
 size_t slab_verify(void)
 {
-    bool nested = report_no_abort;
-    report_no_abort = true; /* verify reports; it never aborts */
+    bool nested = SLAB_LOCAL(report_no_abort);
+    SLAB_LOCAL(report_no_abort) = true; /* verify reports; it never aborts */
     size_t problems = buddy_verify();
     cache_for_each(verify_cache, &problems);
-    report_no_abort = nested;
+    SLAB_LOCAL(report_no_abort) = nested;
     return problems;
 }
