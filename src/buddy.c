@@ -404,13 +404,21 @@ size_t buddy_reap(unsigned min_order)
     return pages;
 }
 
-void buddy_add_region(struct slab_arena *a, size_t first, size_t end, size_t meta_first,
-                      size_t meta_end)
+void buddy_link_region(struct slab_arena *a)
 {
     slab_lock(&buddy_lock);
     arena_link(a);
-    free_range_locked(a, first, meta_first);
-    free_range_locked(a, meta_end, end);
+    slab_unlock(&buddy_lock);
+}
+
+void buddy_add_pages(struct slab_arena *a, size_t first, size_t end)
+{
+    slab_lock(&buddy_lock);
+    a->own_pages += end - first;
+    total_pages += end - first;
+    for (size_t k = first; k < end; k++)
+        page_set_kind(&a->pages[k], PG_NONE);
+    free_range_locked(a, first, end);
     slab_unlock(&buddy_lock);
 }
 

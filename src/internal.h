@@ -19,6 +19,8 @@
  *   PG_RUN   heads a run of run_pages pages handed out by kmalloc
  *   PG_SLAB  heads a slab: cache, first object, free bitmap, list links
  *   PG_TAIL  a later page of a slab; page->head points at the PG_SLAB page
+ *   PG_FOREIGN  not the arena's: outside the region it was made over, or
+ *            holding descriptors (region.c)
  */
 #ifndef SLAB_INTERNAL_H
 #define SLAB_INTERNAL_H
@@ -41,7 +43,7 @@
 #define likely(x) __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
 
-enum page_kind { PG_NONE = 0, PG_FREE, PG_PAGES, PG_SLAB, PG_TAIL, PG_RUN };
+enum page_kind { PG_NONE = 0, PG_FREE, PG_PAGES, PG_SLAB, PG_TAIL, PG_RUN, PG_FOREIGN };
 
 /* Which cache list a slab is on. */
 enum slab_list { SL_PARTIAL = 0, SL_FULL, SL_FREE, SL_NR };
@@ -155,7 +157,10 @@ typedef void *map_slot_t; /* accessed with __atomic builtins only */
 #if !SLAB_HOSTED
 /* Freestanding: a short table instead of the radix map, for the few
  * arenas a host's regions make (no memory to allocate map nodes from). */
-#define MAP_TABLE 32
+#ifndef SLAB_MAP_TABLE
+#define SLAB_MAP_TABLE 64 /* windows ever mapped: regions' and huge mappings' */
+#endif
+#define MAP_TABLE SLAB_MAP_TABLE
 struct map_pair {
     uintptr_t base;   /* ARENA_SIZE-aligned; 0: unused */
     map_slot_t entry;
@@ -282,11 +287,10 @@ void buddy_free_run(struct slab_page *head);
 void buddy_shrink_run(struct slab_page *head, size_t pages);
 /* Extend a run in place to `pages` if the pages after it are free. */
 bool buddy_grow_run(struct slab_page *head, size_t pages);
-/* Link an arena made over a program's region (region.c) and free its
- * pages [first, end) but for [meta_first, meta_end), which hold its
- * descriptors; the others are not its to use. */
-void buddy_add_region(struct slab_arena *a, size_t first, size_t end, size_t meta_first,
-                      size_t meta_end);
+/* An arena made over a program's region (region.c): link it, then give
+ * it its pages, [first, end) at a time; the others are not its to use. */
+void buddy_link_region(struct slab_arena *a);
+void buddy_add_pages(struct slab_arena *a, size_t first, size_t end);
 size_t buddy_verify(void);
 /* Decommit free blocks of at least `min_order` not yet given back.
  * Returns the pages decommitted. */

@@ -189,6 +189,10 @@ static struct km_block km_lookup(const void *p, void *entry, const char *functio
         b.kind = KM_RUN;
         b.page = pg;
         b.usable = (size_t)pg->run_pages << PAGE_SHIFT;
+    } else if (kind == PG_FOREIGN) {
+        slab_reportf(SLAB_ERR_FOREIGN, function, NULL, NULL, p, 0,
+                     "%p was not allocated by libslab (beside a region); ignored", p);
+        b.kind = KM_FOREIGN;
     } else if (kind == PG_FREE) {
         slab_reportf(SLAB_ERR_DOUBLE_FREE, function, NULL, NULL, p, 0,
                      "%p is in free pages (freed already?); ignored", p);

@@ -69,6 +69,11 @@ static inline void fill(void *p, size_t n, unsigned seed)
  * (size_t)-1 if it cannot be read.  No allocation: a static buffer. */
 static inline size_t mapped_bytes_in(uintptr_t lo, uintptr_t hi)
 {
+#ifdef SLAB_TEST_FREESTANDING
+    /* the host's page source hands out parts of an array that stays */
+    (void)lo, (void)hi;
+    return (size_t)-1;
+#endif
     static char maps_buf[1 << 20];
     int fd = open("/proc/self/maps", O_RDONLY);
     if (fd < 0)

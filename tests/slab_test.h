@@ -38,6 +38,14 @@
 
 #include <slab.h>
 
+#ifdef SLAB_TEST_FREESTANDING
+/* The freestanding library's errno is its own (<slab/host.h>). */
+#include <slab/host.h>
+#include "freestanding_host.h"
+#undef errno
+#define errno slab_errno
+#endif
+
 /* ------------------------------------------------------------------ */
 /* Error capture                                                        */
 
@@ -288,8 +296,14 @@ static inline void test_check_buddy_consistent(const slab_buddy_info_t *bi)
         sum += bi->nr_free[o] << o;
     assert_int_equal(sum, bi->free_pages);
     assert_true(bi->free_pages <= bi->total_pages);
+#ifdef SLAB_TEST_FREESTANDING
+    /* the arenas of a region hold its pages only, less their descriptors */
+    assert_true(bi->total_pages <= bi->arenas << SLAB_MAX_ORDER);
+    assert_true(bi->mapped_bytes >= bi->total_pages * SLAB_PAGE_SIZE);
+#else
     assert_int_equal(bi->total_pages, bi->arenas << SLAB_MAX_ORDER);
     assert_true(bi->mapped_bytes >= bi->arenas * SLAB_ARENA_SIZE);
+#endif
 }
 
 /*
@@ -349,12 +363,22 @@ static inline void test_check_buddy_strictly_free(void)
     if (bi.free_pages != bi.total_pages)
         fail_msg("%zu of %zu pages still in use with everything freed",
                  bi.total_pages - bi.free_pages, bi.total_pages);
+#ifdef SLAB_TEST_FREESTANDING
+    /* the region's blocks are as they were when it was added */
+    const slab_buddy_info_t *first = freestanding_host_initial();
+    for (unsigned o = 0; o <= SLAB_MAX_ORDER; o++)
+        if (bi.nr_free[o] != first->nr_free[o])
+            fail_msg("nr_free[%u] = %zu with everything free, %zu at the start", o,
+                     bi.nr_free[o], first->nr_free[o]);
+    assert_int_equal(bi.arenas, first->arenas);
+#else
     for (unsigned o = 0; o < SLAB_MAX_ORDER; o++)
         if (bi.nr_free[o] != 0)
             fail_msg("nr_free[%u] = %zu with everything free", o, bi.nr_free[o]);
     assert_int_equal(bi.nr_free[SLAB_MAX_ORDER], bi.arenas);
     if (bi.arenas > 1)
         fail_msg("%zu fully free arenas stay mapped (at most one spare)", bi.arenas);
+#endif
 }
 
 /* Everything the test allocated is free: the pages in use are back to the

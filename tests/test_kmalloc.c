@@ -67,7 +67,11 @@ static void fs_decommit(void *ctx, void *addr, size_t size)
 
 static int group_setup(void **state)
 {
+#ifdef SLAB_TEST_FREESTANDING
+    def_source = &freestanding_host_pool; /* the default source has nothing */
+#else
     def_source = slab_default_page_source();
+#endif
     if (!def_source || !def_source->map || !def_source->unmap)
         return -1;
     slab_page_source_t src = {

@@ -1,0 +1,3 @@
+/* placeholder, filled below */
+#include "slab_test.h"
+int main(void) { return 0; }
