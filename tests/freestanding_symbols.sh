@@ -9,7 +9,7 @@ set -eu
 lib=$1
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
-nm -u "$lib" | awk '{print $2}' | sort -u >"$dir/undefined"
+nm -u "$lib" | awk 'NF == 2 {print $2}' | sort -u >"$dir/undefined"
 nm --defined-only "$lib" | awk 'NF == 3 {print $3}' | sort -u >"$dir/defined"
 comm -23 "$dir/undefined" "$dir/defined" >"$dir/outside"
 echo "symbols $lib takes from outside itself:"

@@ -11,7 +11,8 @@
 #define SLAB_LINUX_H
 
 #include <slab.h>
-#include <string.h>
+/* no <string.h>: the compiler's builtins, so that a freestanding kernel
+ * can include this header */
 
 #ifdef __cplusplus
 extern "C" {
@@ -44,7 +45,7 @@ struct kmem_cache;
 static inline int slab__linux_ctor(void *obj, void *arg)
 {
     void (*ctor)(void *);
-    memcpy(&ctor, &arg, sizeof ctor);
+    __builtin_memcpy(&ctor, &arg, sizeof ctor);
     ctor(obj);
     return 0;
 }
@@ -57,7 +58,7 @@ static inline struct kmem_cache *kmem_cache_create(const char *name,
 {
     void *arg = NULL;
     _Static_assert(sizeof ctor == sizeof arg, "function and data pointers differ");
-    memcpy(&arg, &ctor, sizeof arg);
+    __builtin_memcpy(&arg, &ctor, sizeof arg);
     slab_cache_t *c = slab_cache_create(name, size, align, flags,
                                         ctor ? slab__linux_ctor : NULL, NULL,
                                         arg);
@@ -73,7 +74,7 @@ static inline void *kmem_cache_alloc(struct kmem_cache *s, gfp_t gfpflags)
     slab_cache_t *c = (slab_cache_t *)s;
     void *obj = slab_cache_alloc(c);
     if (obj && (gfpflags & __GFP_ZERO))
-        memset(obj, 0, slab_cache_object_size(c));
+        __builtin_memset(obj, 0, slab_cache_object_size(c));
     return obj;
 }
 
@@ -94,7 +95,7 @@ static inline int kmem_cache_alloc_bulk(struct kmem_cache *s, gfp_t flags, size_
     size_t n = slab_cache_alloc_bulk((slab_cache_t *)s, size, p);
     if (n && (flags & __GFP_ZERO))
         for (size_t i = 0; i < n; i++)
-            memset(p[i], 0, slab_cache_object_size((slab_cache_t *)s));
+            __builtin_memset(p[i], 0, slab_cache_object_size((slab_cache_t *)s));
     return (int)n;
 }
 
@@ -145,7 +146,7 @@ static inline void *kmalloc(size_t size, gfp_t flags)
         return slab_malloc(size);
     void *p = slab_calloc(1, size);
     if (p)
-        memset((char *)p + size, 0, slab_usable_size(p) - size);
+        __builtin_memset((char *)p + size, 0, slab_usable_size(p) - size);
     return p;
 }
 
@@ -193,7 +194,7 @@ static inline void *krealloc(const void *p, size_t new_size, gfp_t flags)
     size_t old = slab_usable_size(p);
     void *q = slab_realloc((void *)p, new_size);
     if (q && (flags & __GFP_ZERO) && new_size > old)
-        memset((char *)q + old, 0, new_size - old);
+        __builtin_memset((char *)q + old, 0, new_size - old);
     return q;
 }
 
@@ -210,10 +211,10 @@ static inline char *kstrdup(const char *s, gfp_t gfp)
 {
     if (!s)
         return NULL;
-    size_t len = strlen(s) + 1;
+    size_t len = __builtin_strlen(s) + 1;
     char *d = (char *)kmalloc(len, gfp);
     if (d)
-        memcpy(d, s, len);
+        __builtin_memcpy(d, s, len);
     return d;
 }
 
@@ -221,7 +222,7 @@ static inline void *kmemdup(const void *src, size_t len, gfp_t gfp)
 {
     void *d = kmalloc(len, gfp);
     if (d && len)
-        memcpy(d, src, len);
+        __builtin_memcpy(d, src, len);
     return d;
 }
 
@@ -229,7 +230,7 @@ static inline unsigned long __get_free_pages(gfp_t gfp_mask, unsigned int order)
 {
     void *p = slab_pages_alloc(order);
     if (p && (gfp_mask & __GFP_ZERO))
-        memset(p, 0, SLAB_PAGE_SIZE << order);
+        __builtin_memset(p, 0, SLAB_PAGE_SIZE << order);
     return (unsigned long)p;
 }
 
