@@ -12,7 +12,9 @@
 
 _Static_assert(SLAB_MAX_CPUS >= 1, "SLAB_MAX_CPUS");
 
-int slab_errno;
+static int errnos[SLAB_MAX_CPUS];
+
+int *slab_errno_location(void) { return &errnos[slab__cpu()]; }
 
 void (*slab__host_lock)(unsigned *word, void *ctx);
 void (*slab__host_unlock)(unsigned *word, void *ctx);

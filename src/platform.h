@@ -9,7 +9,7 @@
  * memcmp, which every freestanding C environment provides; all else
  * comes from the host's hooks (include/slab/host.h, src/host.c):
  *
- *   errno              slab_errno, one for the system (host.c)
+ *   errno              slab_errno, one per CPU (host.c)
  *   string functions   the few libslab needs, below
  *   once               a C11 atomic state word, below
  *   thread-local data  one copy per CPU, chosen by the host's cpu()
@@ -61,8 +61,8 @@ static inline void slab_once(slab_once_t *once, void (*fn)(void)) { pthread_once
 #define ENOSYS 38
 #define EOVERFLOW 75
 #define ETIMEDOUT 110
-extern int slab_errno;
-#define errno slab_errno
+int *slab_errno_location(void); /* this CPU's (host.c) */
+#define errno (*slab_errno_location())
 
 void *memcpy(void *dst, const void *src, size_t n);
 void *memmove(void *dst, const void *src, size_t n);

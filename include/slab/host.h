@@ -58,9 +58,10 @@ typedef struct slab_host {
  * EBUSY if hooks were installed already. */
 SLAB_API int slab_set_host(const slab_host_t *host);
 
-/* The freestanding build's errno: the error of the last call that failed,
- * one for the whole system. */
-extern int slab_errno;
+/* The freestanding build's errno: the error of the last call that failed
+ * on this CPU. */
+SLAB_API int *slab_errno_location(void);
+#define slab_errno (*slab_errno_location())
 
 #ifdef __cplusplus
 }
