@@ -63,9 +63,10 @@
  *   - per-cache slab figures are 0 (a cache has no pages of its own) but
  *     for objects larger than a page (one block each); shrink releases
  *     nothing (empty pages are released at once) and returns 0;
- *   - slab-backend-only features: the debug flags (F Z P U T L) make
- *     slab_cache_create() fail with EINVAL and a report, and SLAB_DEBUG is
- *     reported and ignored; slab_stats_live(1) fails with ENOSYS and a
+ *   - slab-backend-only features: the debug flags (F Z P U T L) are
+ *     accepted and ignored, as Linux's SLOB did (slab_cache_stats() shows
+ *     the flags in force, without them), and SLAB_DEBUG is reported and
+ *     ignored; slab_stats_live(1) fails with ENOSYS and a
  *     report; the magazine and depot options are accepted and have no
  *     effect (every call takes the one lock).
  *
@@ -76,6 +77,8 @@
 #include "slob.h"
 
 #include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 
 #define KNOWN_FLAGS (SLAB_DEBUG_FLAGS | SLAB_HWCACHE_ALIGN | SLAB_PANIC)
@@ -260,6 +263,7 @@ static void *list_alloc(unsigned l, unsigned units, size_t align, size_t off)
  * a reap run and the request is tried once more. */
 static struct slab_page *pages_get(unsigned order, unsigned kind)
 {
+    cache_boot();
     reap_tick();
     struct slab_page *pg = buddy_alloc(order, kind);
     if (!pg && reap_for_memory())
@@ -591,9 +595,6 @@ slab_cache_t *slab_cache_create(const char *name, size_t size, size_t align,
         return create_fail(name, flags, EINVAL, "alignment is not a power of two");
     if (align > PAGE_SIZE)
         return create_fail(name, flags, EINVAL, "alignment is above the page size");
-    if (flags & SLAB_DEBUG_FLAGS)
-        return create_fail(name, flags, EINVAL,
-                           "debug flags need the slab backend (this is SLOB)");
     if (walk_depth)
         return create_fail(name, flags, EDEADLK,
                            "called from a slab_cache_foreach() callback; not created");
@@ -610,7 +611,7 @@ slab_cache_t *slab_cache_create(const char *name, size_t size, size_t align,
     struct slab_cache *c = slob_alloc(sizeof *c, _Alignof(struct slab_cache), 0, NULL);
     if (!c)
         return create_fail(name, flags, ENOMEM, "out of memory for the cache descriptor");
-    cache_init(c, name, size, align, flags);
+    cache_init(c, name, size, align, flags & ~SLAB_DEBUG_FLAGS);
     c->ctor = ctor;
     c->dtor = dtor;
     c->arg = arg;
@@ -771,13 +772,14 @@ static void stats_fill(struct slab_cache *c, slab_cache_stats_t *out)
     out->name = c->name;
     out->object_size = c->size;
     out->align = c->align;
+    out->stride = (c->size + c->align - 1) & ~(c->align - 1);
     if (big_object(c)) {
-        out->stride = PAGE_SIZE << order_of(c->size);
         out->objs_per_slab = 1;
         out->pages_per_slab = (size_t)1 << order_of(c->size);
         out->active_slabs = out->total_slabs = out->full_slabs = c->active;
+        out->grown = c->allocs; /* a block of its own for each object */
+        out->reaped = c->frees;
     } else {
-        out->stride = c->units * SLOB_UNIT;
         out->objs_per_slab = PAGE_SIZE / out->stride;
         out->pages_per_slab = 1;
     }
@@ -785,7 +787,6 @@ static void stats_fill(struct slab_cache *c, slab_cache_stats_t *out)
     out->allocations = c->allocs;
     out->frees = c->frees;
     out->high_mark = c->high_mark;
-    out->grown = out->reaped = 0;
     out->errors = c->errors;
     out->ctor_failures = c->ctor_failures;
     out->flags = c->flags & ~CACHE_INTERNAL;
@@ -894,23 +895,31 @@ static void *km_small(size_t size, size_t align)
 }
 
 /* Whole pages: a run from the buddy allocator, or a mapping of its own. */
-static void *km_large(size_t size, size_t align)
+static void *km_large_once(size_t size, size_t align)
 {
-    if (size > SLAB_HUGE_THRESHOLD || align > ARENA_SIZE) {
+    if (size > SLAB_HUGE_THRESHOLD || align > SLAB_HUGE_THRESHOLD) {
         struct huge *h = huge_alloc(size, align);
         return h ? h->base : NULL;
     }
-    size_t pages = (size + PAGE_SIZE - 1) >> PAGE_SHIFT;
-    unsigned align_order = align > PAGE_SIZE ? order_of(align) : 0;
-    reap_tick();
-    struct slab_page *pg = buddy_alloc_run(pages, align_order);
-    if (!pg && errno == ENOMEM && reap_for_memory())
-        pg = buddy_alloc_run(pages, align_order);
-    if (!pg) {
+    size_t pages = size ? (size + PAGE_SIZE - 1) >> PAGE_SHIFT : 1;
+    struct slab_page *pg = buddy_alloc_run(pages, align > PAGE_SIZE ? order_of(align) : 0);
+    return pg ? page_address(pg) : NULL;
+}
+
+static void *km_large(size_t size, size_t align)
+{
+    if (size > PTRDIFF_MAX) {
         errno = ENOMEM;
         return NULL;
     }
-    return page_address(pg);
+    cache_boot();
+    reap_tick();
+    void *p = km_large_once(size, align);
+    if (!p && reap_for_memory())
+        p = km_large_once(size, align);
+    if (!p)
+        errno = ENOMEM;
+    return p;
 }
 
 /* The smallest alignment is 16: every block is one header past a
@@ -1006,9 +1015,11 @@ static void km_release(void *p, const struct km_block *b)
     }
 }
 
+/* As Linux's SLOB kmalloc: a power-of-two size is naturally aligned. */
 void *slab_malloc(size_t size)
 {
-    return km_alloc(size, SLOB_KM_HDR);
+    size_t align = size && !(size & (size - 1)) && size > SLOB_KM_HDR ? size : SLOB_KM_HDR;
+    return km_alloc(size, align < PAGE_SIZE ? align : PAGE_SIZE);
 }
 
 void slab_free(void *ptr)

@@ -468,6 +468,32 @@ static inline slab_cache_stats_t test_stats(const slab_cache_t *c)
 }
 
 /* ------------------------------------------------------------------ */
+/* The backend                                                          */
+
+/* slab_owner(p) for an object p of cache c: c.  The SLOB backend
+ * (SLAB_BACKEND_SLOB) shares its pages among all caches and knows the
+ * owner of objects larger than a page only: NULL for the others. */
+#ifdef SLAB_BACKEND_SLOB
+#define assert_owner(p_, c_)                                                      \
+    assert_ptr_equal(slab_owner(p_),                                              \
+                     slab_cache_object_size(c_) > SLAB_PAGE_SIZE ? (void *)(c_) : NULL)
+#else
+#define assert_owner(p_, c_) assert_ptr_equal(slab_owner(p_), (c_))
+#endif
+
+/* Skip the rest of a test whose subject is a feature of the slab backend
+ * alone, saying why (cmocka prints the test as skipped, never passed). */
+#ifdef SLAB_BACKEND_SLOB
+#define skip_on_slob(why_)                                                        \
+    do {                                                                          \
+        print_message("skipped on SLOB: %s\n", (why_));                          \
+        skip();                                                                   \
+    } while (0)
+#else
+#define skip_on_slob(why_) ((void)0)
+#endif
+
+/* ------------------------------------------------------------------ */
 /* Fixtures shared by the test files                                    */
 
 /* Once per file: make the library's own reserve exist (see above). */

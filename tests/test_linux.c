@@ -141,7 +141,7 @@ static void test_kmem_cache_macro(void **state)
         objs[i] = kmem_cache_alloc(foo_cache, GFP_KERNEL);
         assert_non_null(objs[i]);
         assert_int_equal((uintptr_t)objs[i] % SLAB_CACHE_LINE, 0);
-        assert_ptr_equal(slab_owner(objs[i]), sc);
+        assert_owner(objs[i], sc);
         objs[i]->id = (unsigned long)i;
         snprintf(objs[i]->name, sizeof objs[i]->name, "foo-%d", i);
     }
