@@ -318,12 +318,16 @@ static bool slob_free_locked(struct slab_page *pg, const void *p, unsigned units
 
 static slab_lock_t boot_lock = SLAB_LOCK_INIT;
 static int booted;
+/* The descriptors of the program's caches are objects of this one. */
+static struct slab_cache cache_cache;
 
 void cache_boot(void)
 {
     if (!__atomic_load_n(&booted, __ATOMIC_ACQUIRE)) {
         slab_lock(&boot_lock);
         if (!booted) {
+            cache_create_internal(&cache_cache, "slab_cache", sizeof(struct slab_cache),
+                                  _Alignof(struct slab_cache));
             huge_boot();
             __atomic_store_n(&booted, 1, __ATOMIC_RELEASE);
         }
@@ -608,7 +612,7 @@ slab_cache_t *slab_cache_create(const char *name, size_t size, size_t align,
             align = ralign;
     }
     cache_boot();
-    struct slab_cache *c = slob_alloc(sizeof *c, _Alignof(struct slab_cache), 0, NULL);
+    struct slab_cache *c = obj_alloc(&cache_cache);
     if (!c)
         return create_fail(name, flags, ENOMEM, "out of memory for the cache descriptor");
     cache_init(c, name, size, align, flags & ~SLAB_DEBUG_FLAGS);
@@ -739,7 +743,9 @@ int slab_cache_destroy(slab_cache_t *c)
     }
     slab_lock_fini(&c->lock);
     slab_lock(&slob_lock);
-    slob_free_locked(addr_to_page(c), c, units_of(sizeof *c));
+    slob_free_locked(addr_to_page(c), c, (unsigned)cache_cache.units);
+    cache_cache.active--;
+    cache_cache.frees++;
     slab_unlock(&slob_lock);
     return 0;
 }
