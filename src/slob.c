@@ -55,20 +55,29 @@
  *     cache is caught only when it is evidently wrong: a slab_malloc
  *     block, another cache's large object, a cache with no live object;
  *   - bad frees caught: pointers not in libslab's memory, not aligned or
- *     not fitting the cache's object, inside free memory (double free);
+ *     not fitting the cache's object, inside free memory (double free),
+ *     and for slab_malloc blocks anything that is not a block start.  Not
+ *     caught, as in Linux's SLOB: a pointer into a live object of a cache
+ *     that is aligned as its objects are (nothing records where objects
+ *     start); such a free damages the heap;
  *   - no size classes: slab_size_class_count() is 0, slab_kmalloc_cache()
  *     NULL; small slab_malloc blocks belong to no cache, so slab_info_print
  *     lists caches only and slab_memory_info counts those blocks in
  *     slab_bytes (the SLOB pages), not object_bytes;
- *   - per-cache slab figures are 0 (a cache has no pages of its own) but
- *     for objects larger than a page (one block each); shrink releases
- *     nothing (empty pages are released at once) and returns 0;
+ *   - per-cache figures: stride is the size rounded to the alignment and
+ *     objs_per_slab what a page would hold; the slab figures are 0 (a
+ *     cache has no pages of its own) but for objects larger than a page
+ *     (one block each, grown and reaped with each); total_objs is
+ *     active_objs; shrink releases nothing (empty pages are released at
+ *     once) and returns 0;
  *   - slab-backend-only features: the debug flags (F Z P U T L) are
  *     accepted and ignored, as Linux's SLOB did (slab_cache_stats() shows
  *     the flags in force, without them), and SLAB_DEBUG is reported and
- *     ignored; slab_stats_live(1) fails with ENOSYS and a
- *     report; the magazine and depot options are accepted and have no
- *     effect (every call takes the one lock).
+ *     ignored; slab_stats_live(1) fails with ENOSYS and a report; the
+ *     magazine and depot options are accepted and have no effect (every
+ *     call takes the one lock); there are no fork handlers (a fork while
+ *     another thread is inside libslab leaves the child's lock taken),
+ *     hence no libslab-malloc.so in this build.
  *
  * Locks: slob_lock over the lists, the pages and the cache counters; the
  * cache list's lock around it (cache_walk); buddy_lock inside both.
