@@ -15,6 +15,9 @@
 #   g  fuzz       build-fuzz/      clang, -DSLAB_FUZZ=ON: fuzz/fuzz_api (libFuzzer,
 #                                  ASan + UBSan) for FUZZ_SECONDS from the seeds
 #                                  in fuzz/corpus/, then ctest -L fuzz
+#   h  slob       build-slob/      -DSLAB_BACKEND=slob (the SLOB backend, src/slob.c),
+#                                  ctest: the API tests, test_slob, the freestanding
+#                                  library on SLOB (fs_*) and bench_footprint
 #
 # Usage: bash scripts/test.sh [--quick] [--only a,c,...]
 #   --quick      stage a only
@@ -36,7 +39,7 @@ JOBS=${JOBS:-2}
 CTEST_JOBS=${CTEST_JOBS:-2}
 CTEST_TIMEOUT=${CTEST_TIMEOUT:-900}
 
-all_stages=(a b c d e f g)
+all_stages=(a b c d e f g h)
 selected=("${all_stages[@]}")
 while [ $# -gt 0 ]; do
     case $1 in
@@ -64,6 +67,7 @@ stage_title() {
         e) echo "ThreadSanitizer build + ctest (build-tsan/)" ;;
         f) echo "valgrind build + ctest under memcheck (build-valgrind/)" ;;
         g) echo "libFuzzer run + ctest -L fuzz (build-fuzz/)" ;;
+        h) echo "SLOB backend build + ctest (build-slob/)" ;;
     esac
 }
 
@@ -76,6 +80,7 @@ stage_letter() {
         e | tsan) echo e ;;
         f | valgrind) echo f ;;
         g | fuzz) echo g ;;
+        h | slob) echo h ;;
         *) echo "test.sh: unknown stage: $1" >&2; return 1 ;;
     esac
 }
@@ -272,6 +277,12 @@ stage_g() {
     [ "$rc" -eq 0 ] || echo "fuzz_api failed (exit $rc): the input is in $dir/fuzz/ (crash-*)" >&2
     run_ctest $dir -L fuzz || rc=1
     return "$rc"
+}
+
+stage_h() {
+    configure build-slob -DSLAB_BACKEND=slob
+    build build-slob
+    run_ctest build-slob
 }
 
 # ---------------------------------------------------------------------

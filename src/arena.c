@@ -28,9 +28,11 @@ void map_fork_prepare(void) { slab_lock(&map_lock); }
 void map_fork_parent(void) { slab_unlock(&map_lock); }
 
 #if !SLAB_HOSTED
-/* Freestanding: a table of (base, entry) pairs, filled from the front.
- * An entry set to NULL keeps its pair (a base is never reused for a
- * different window), so a lookup stops at the first unused pair. */
+/* Freestanding: a table of (window, entry) pairs, filled from the front.
+ * An entry set to NULL keeps its pair (a pair is never reused for a
+ * different window), so a lookup stops at the first unused pair.  The
+ * key is the window's base with the low bit set: the window at address 0
+ * is a window like any other. */
 struct map_pair slab__map_table[MAP_TABLE];
 
 size_t map_bytes(void) { return 0; }
@@ -39,13 +41,13 @@ static struct map_pair *map_pair(uintptr_t w, bool create)
 {
     for (unsigned i = 0; i < MAP_TABLE; i++) {
         struct map_pair *p = &slab__map_table[i];
-        if (p->base == w)
+        if (p->key == (w | 1))
             return p;
-        if (!p->base) {
+        if (!p->key) {
             if (!create)
                 return NULL;
             p->entry = NULL;
-            __atomic_store_n(&p->base, w, __ATOMIC_RELEASE);
+            __atomic_store_n(&p->key, w | 1, __ATOMIC_RELEASE);
             return p;
         }
     }
@@ -58,7 +60,7 @@ bool map_set(void *base, size_t size, void *entry)
     slab_lock(&map_lock);
     size_t free_pairs = 0;
     for (unsigned i = 0; i < MAP_TABLE; i++)
-        free_pairs += !slab__map_table[i].base;
+        free_pairs += !slab__map_table[i].key;
     size_t need = 0;
     for (uintptr_t g = b; entry && g < end; g += ARENA_SIZE)
         need += !map_pair(g, false);

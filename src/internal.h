@@ -21,6 +21,10 @@
  *   PG_TAIL  a later page of a slab; page->head points at the PG_SLAB page
  *   PG_FOREIGN  not the arena's: outside the region it was made over, or
  *            holding descriptors (region.c)
+ *   PG_SLOB  (SLOB backend) a page carved into units: units_free, first_free,
+ *            list (which of the three size lists), list links
+ *   PG_SLOB_BIG (SLOB backend) a cache object larger than a page: a buddy
+ *            block of 2^order pages, page->cache its cache
  */
 #ifndef SLAB_INTERNAL_H
 #define SLAB_INTERNAL_H
@@ -43,7 +47,9 @@
 #define likely(x) __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
 
-enum page_kind { PG_NONE = 0, PG_FREE, PG_PAGES, PG_SLAB, PG_TAIL, PG_RUN, PG_FOREIGN };
+enum page_kind {
+    PG_NONE = 0, PG_FREE, PG_PAGES, PG_SLAB, PG_TAIL, PG_RUN, PG_FOREIGN, PG_SLOB, PG_SLOB_BIG
+};
 
 /* Which cache list a slab is on. */
 enum slab_list { SL_PARTIAL = 0, SL_FULL, SL_FREE, SL_NR };
@@ -52,7 +58,7 @@ struct slab_page {
     struct slab_page *next, *prev; /* free_area[] or a cache's slab list */
     union {
         struct slab_page *head;    /* PG_TAIL: the slab's first page */
-        struct slab_cache *cache;  /* PG_SLAB: the owning cache */
+        struct slab_cache *cache;  /* PG_SLAB, PG_SLOB_BIG: the owning cache */
     };
     char *s_mem;                   /* PG_SLAB: first object */
     uint64_t *map;                 /* PG_SLAB: free bitmap, 1 = free */
@@ -61,11 +67,16 @@ struct slab_page {
         uint32_t inuse;            /* PG_SLAB: objects handed out */
         uint32_t run_pages;        /* PG_RUN: pages in the run */
         uint32_t freed_ms;         /* PG_FREE, dirty: when it was freed */
+        uint32_t units_free;       /* PG_SLOB: free units in the page */
     };
-    uint16_t hint;                 /* PG_SLAB: no free bit in words < hint */
-    uint8_t order;                 /* PG_FREE/PG_PAGES/PG_SLAB: block order */
+    union {
+        uint16_t hint;             /* PG_SLAB: no free bit in words < hint */
+        uint16_t first_free;       /* PG_SLOB: unit offset of the first free
+                                      block, or the page's units: none */
+    };
+    uint8_t order;                 /* PG_FREE/PG_PAGES/PG_SLAB/PG_SLOB_BIG: block order */
     uint8_t kind;                  /* enum page_kind */
-    uint8_t list;                  /* PG_SLAB: enum slab_list */
+    uint8_t list;                  /* PG_SLAB: enum slab_list; PG_SLOB: size list */
     uint8_t clean;                 /* PG_FREE: pages given back to the source */
     uint16_t slot_id;              /* PG_SLAB/PG_TAIL: the cache's slot id */
 };
@@ -162,17 +173,17 @@ typedef void *map_slot_t; /* accessed with __atomic builtins only */
 #endif
 #define MAP_TABLE SLAB_MAP_TABLE
 struct map_pair {
-    uintptr_t base;   /* ARENA_SIZE-aligned; 0: unused */
+    uintptr_t key;    /* the window's base (ARENA_SIZE-aligned) | 1; 0: unused */
     map_slot_t entry;
 };
 extern struct map_pair slab__map_table[MAP_TABLE];
 
 static inline void *map_entry(const void *addr)
 {
-    uintptr_t w = (uintptr_t)addr & ~(uintptr_t)(ARENA_SIZE - 1);
+    uintptr_t key = ((uintptr_t)addr & ~(uintptr_t)(ARENA_SIZE - 1)) | 1;
     for (unsigned i = 0; i < MAP_TABLE; i++) {
-        uintptr_t b = __atomic_load_n(&slab__map_table[i].base, __ATOMIC_ACQUIRE);
-        if (b == w && w)
+        uintptr_t b = __atomic_load_n(&slab__map_table[i].key, __ATOMIC_ACQUIRE);
+        if (b == key)
             return __atomic_load_n(&slab__map_table[i].entry, __ATOMIC_ACQUIRE);
         if (!b)
             break;
@@ -478,8 +489,30 @@ int options_stats(void);
 int options_stats_live(void);
 unsigned options_stats_live_ms(void);
 
-/* ---- cache.c ---- */
+/* ---- cache.c (slob.c in the SLOB backend) ---- */
 
+#ifdef SLAB_BACKEND_SLOB
+/* A SLOB cache is a thin descriptor: objects live in the pages shared by
+ * every cache (slob.c); counters are under slob.c's lock, reclaim and
+ * reclaim_arg under `lock` (reap.c reads them). */
+struct slab_cache {
+    uint32_t magic;                   /* SLOB_CACHE_MAGIC while it exists */
+    slab_lock_t lock;
+    size_t size, align;
+    size_t units;                     /* SLOB units an object takes */
+    slab_flags_t flags;
+    slab_ctor_t ctor;
+    slab_dtor_t dtor;
+    void *arg;
+    size_t active;                    /* objects handed out */
+    size_t high_mark;
+    uint64_t allocs, frees, errors, ctor_failures;
+    void (*reclaim)(void *arg);       /* called under memory pressure */
+    void *reclaim_arg;
+    struct slab_cache *next, *prev;   /* all caches */
+    char name[SLAB_NAME_MAX];
+};
+#else
 struct slab_cache {
     unsigned id;                      /* per-thread slot, or TC_NO_ID */
     slab_lock_t lock;
@@ -607,6 +640,8 @@ static inline void slab_put(struct slab_page *s, size_t idx)
         s->hint = (uint16_t)(idx / 64);
     s->inuse--;
 }
+
+#endif /* SLAB_BACKEND_SLOB */
 
 /* The slab layer's paths, in batches: the magazine layer's refill and
  * drain.  alloc returns how many objects it stored (fewer on ENOMEM). */
@@ -769,6 +804,7 @@ size_t debug_report_leaks(struct slab_cache *c, const char *function);
 void debug_leaks_at_exit(void);
 /* The size asked for, kept after a live object of a Z kmalloc class. */
 size_t debug_usable(const struct slab_cache *c, const void *obj);
+#ifndef SLAB_BACKEND_SLOB
 /* The size usable at obj: what was asked for in a Z kmalloc class. */
 static inline size_t cache_usable(const struct slab_cache *c, const void *obj)
 {
@@ -776,6 +812,7 @@ static inline size_t cache_usable(const struct slab_cache *c, const void *obj)
         return c->size;
     return debug_usable(c, obj);
 }
+#endif
 
 /* ---- format.c: printf without the C library ---- */
 

@@ -58,18 +58,21 @@ static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
 static void *pool_map(void *ctx, size_t size, size_t align)
 {
     (void)ctx;
+    /* units start at the first UNIT boundary in the array (a loader may
+     * not honour the array's alignment: valgrind's does not) */
+    char *base = (char *)(((uintptr_t)pool + UNIT - 1) & ~(uintptr_t)(UNIT - 1));
     size_t n = (size + UNIT - 1) / UNIT, step = align > UNIT ? align / UNIT : 1;
-    size_t skew = (size_t)(-(uintptr_t)pool & (align - 1)) / UNIT; /* first aligned unit */
+    size_t skew = (size_t)(-(uintptr_t)base & (align - 1)) / UNIT; /* first aligned unit */
     pthread_mutex_lock(&pool_lock);
-    for (size_t i = skew; i + n <= UNITS; i += step) {
+    for (size_t i = skew; i + n <= UNITS - 1; i += step) {
         size_t k = 0;
         while (k < n && !unit_used[i + k])
             k++;
         if (k == n) {
             memset(&unit_used[i], 1, n);
             pthread_mutex_unlock(&pool_lock);
-            memset(pool + i * UNIT, 0, n * UNIT);
-            return pool + i * UNIT;
+            memset(base + i * UNIT, 0, n * UNIT);
+            return base + i * UNIT;
         }
     }
     pthread_mutex_unlock(&pool_lock);
@@ -79,7 +82,8 @@ static void *pool_map(void *ctx, size_t size, size_t align)
 static void pool_unmap(void *ctx, void *addr, size_t size)
 {
     (void)ctx;
-    size_t i = (size_t)((char *)addr - pool) / UNIT, n = (size + UNIT - 1) / UNIT;
+    char *base = (char *)(((uintptr_t)pool + UNIT - 1) & ~(uintptr_t)(UNIT - 1));
+    size_t i = (size_t)((char *)addr - base) / UNIT, n = (size + UNIT - 1) / UNIT;
     pthread_mutex_lock(&pool_lock);
     memset(&unit_used[i], 0, n);
     pthread_mutex_unlock(&pool_lock);

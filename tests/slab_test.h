@@ -492,6 +492,34 @@ static inline slab_cache_stats_t test_stats(const slab_cache_t *c)
 }
 
 /* ------------------------------------------------------------------ */
+/* The backend                                                          */
+
+/* slab_owner(p) for an object p of cache c: c.  The SLOB backend
+ * (SLAB_BACKEND_SLOB) shares its pages among all caches and knows the
+ * owner of objects larger than a page only: NULL for the others. */
+static inline slab_cache_t *test_owner_of(const slab_cache_t *c)
+{
+#ifdef SLAB_BACKEND_SLOB
+    if (slab_cache_object_size(c) <= SLAB_PAGE_SIZE)
+        return NULL;
+#endif
+    return (slab_cache_t *)c;
+}
+#define assert_owner(p_, c_) assert_ptr_equal(slab_owner(p_), test_owner_of(c_))
+
+/* Skip the rest of a test whose subject is a feature of the slab backend
+ * alone, saying why (cmocka prints the test as skipped, never passed). */
+#ifdef SLAB_BACKEND_SLOB
+#define skip_on_slob(why_)                                                        \
+    do {                                                                          \
+        print_message("skipped on SLOB: %s\n", (why_));                          \
+        skip();                                                                   \
+    } while (0)
+#else
+#define skip_on_slob(why_) ((void)0)
+#endif
+
+/* ------------------------------------------------------------------ */
 /* Fixtures shared by the test files                                    */
 
 /* Once per file: make the library's own reserve exist (see above). */

@@ -423,7 +423,7 @@ static void test_free_slab_pages(void **state)
     test_errors_reset();
 
     /* the object is still live and its cache intact */
-    assert_ptr_equal(slab_owner(obj), c);
+    assert_owner(obj, c);
     st = test_stats(c);
     assert_int_equal(st.active_objs, 1);
     assert_verify_clean();

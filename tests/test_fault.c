@@ -108,7 +108,14 @@ static void test_options(void **state)
     assert_true(back.fault_seed == saved.fault_seed);
 
     /* a cache made while memory is plentiful, its first object later */
+#ifndef SLAB_BACKEND_SLOB
     slab_cache_t *c = slab_cache_create("fault-first", 128, 0, 0, NULL, NULL, NULL);
+#else
+    /* (SLOB serves small objects from free units of the pages it holds:
+     * an object larger than a page needs a block of its own) */
+    slab_cache_t *c = slab_cache_create("fault-first", 2 * SLAB_PAGE_SIZE, 0, 0, NULL, NULL,
+                                        NULL);
+#endif
     assert_non_null(c);
     slab_memory_info_t before = memory();
 
@@ -126,9 +133,11 @@ static void test_options(void **state)
     errno = 0;
     assert_null(slab_malloc(100000)); /* a page run */
     assert_int_equal(errno, ENOMEM);
+#ifndef SLAB_BACKEND_SLOB
     errno = 0;
     assert_null(slab_malloc(1700)); /* a size class not used before */
     assert_int_equal(errno, ENOMEM);
+#endif
     errno = 0;
     assert_null(slab_cache_alloc(c));
     assert_int_equal(errno, ENOMEM);
@@ -626,7 +635,7 @@ static void wl_run(struct wl *w)
             STEP(w, (p = slab_cache_alloc(w->cache[c])) != NULL, "slab_cache_alloc");
             if (!p)
                 continue;
-            if (slab_owner(p) != w->cache[c])
+            if (slab_owner(p) != test_owner_of(w->cache[c]))
                 thread_fail("workload %d: object %p not of its cache", w->id, p);
             if (c == 1)
                 check_constructed(w, p);

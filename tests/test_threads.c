@@ -130,7 +130,7 @@ struct worker {
 static void free_item(struct item it)
 {
     if (check_pattern(it.ci, it.obj)) {
-        if (slab_owner(it.obj) != caches[it.ci])
+        if (slab_owner(it.obj) != test_owner_of(caches[it.ci]))
             thread_fail("slab_owner(%p) is not cache %d", it.obj, it.ci);
         /* scribble so a stale second hand-out would be noticed */
         memset((unsigned char *)it.obj + pattern_offset(it.ci), 0xEE, 16);
@@ -361,7 +361,7 @@ static void *private_worker(void *arg)
             const unsigned char *p = objs[i];
             if (p[0] != (unsigned char)(i & 0xff) || p[size - 1] != (unsigned char)(i & 0xff))
                 thread_fail("thread %d: object %zu of %s corrupted", wk->id, i, name);
-            if (slab_owner(p) != c)
+            if (slab_owner(p) != test_owner_of(c))
                 thread_fail("thread %d: slab_owner of an object of %s is wrong", wk->id, name);
             slab_cache_free(c, objs[i]);
         }
