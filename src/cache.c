@@ -668,7 +668,7 @@ slab_cache_t *slab_owner(const void *ptr)
 
 /* The figures of a live cache.  Locks: tc_lock, then the depot's, then
  * the cache's, one at a time; the caller may hold caches_lock. */
-static void cache_stats_fill(struct slab_cache *c, slab_cache_stats_t *out)
+void cache_stats_fill(struct slab_cache *c, slab_cache_stats_t *out)
 {
     memset(out, 0, sizeof *out);
     struct mag_stats ms;
@@ -744,54 +744,6 @@ int slab_cache_stats(const slab_cache_t *cc, slab_cache_stats_t *out)
     return 0;
 }
 
-struct foreach_call {
-    int (*fn)(const slab_cache_t *c, void *arg);
-    void *arg;
-};
-
-static int foreach_one(struct slab_cache *c, void *arg)
-{
-    struct foreach_call *call = arg;
-    return call->fn(c, call->arg);
-}
-
-int slab_cache_foreach(int (*fn)(const slab_cache_t *c, void *arg), void *arg)
-{
-    if (!fn) {
-        slab_reportf(SLAB_ERR_INVALID_ARG, __func__, NULL, NULL, NULL, 0, "NULL callback");
-        errno = EINVAL;
-        return -1;
-    }
-    struct foreach_call call = {fn, arg};
-    return cache_walk(foreach_one, &call, NULL);
-}
-
-struct snapshot_walk {
-    struct cache_snapshot *out;
-    size_t skip, max, seen, n;
-};
-
-static int snapshot_one(struct slab_cache *c, void *arg)
-{
-    struct snapshot_walk *w = arg;
-    if (w->seen++ < w->skip || w->n >= w->max)
-        return 0;
-    struct cache_snapshot *e = &w->out[w->n++];
-    cache_stats_fill(c, &e->st);
-    memcpy(e->name, c->name, sizeof e->name);
-    e->name[sizeof e->name - 1] = '\0';
-    e->st.name = e->name;
-    return 0;
-}
-
-size_t cache_snapshot(struct cache_snapshot *out, size_t skip, size_t max,
-                      const struct timespec *deadline)
-{
-    struct snapshot_walk w = {out, skip, max, 0, 0};
-    if (cache_walk(snapshot_one, &w, deadline) < 0)
-        return (size_t)-1;
-    return w.seen;
-}
 
 /* ---- fork: every lock, in the library's nesting order ---- */
 

@@ -692,6 +692,9 @@ int cache_walk(int (*fn)(struct slab_cache *c, void *arg), void *arg,
 /* True while this thread is inside a walk (holds the cache-list lock). */
 bool cache_walking(void);
 
+/* A cache's figures, from its backend (cache.c or slob.c). */
+void cache_stats_fill(struct slab_cache *c, slab_cache_stats_t *out);
+
 /* One cache's figures with its name copied, so that they stay valid
  * whatever happens to the cache afterwards; st.name points at name. */
 struct cache_snapshot {

@@ -85,7 +85,6 @@
  */
 #include "slob.h"
 
-
 #define KNOWN_FLAGS (SLAB_DEBUG_FLAGS | SLAB_HWCACHE_ALIGN | SLAB_PANIC)
 #define DEFAULT_ALIGN 8
 #define SLOB_CACHE_MAGIC 0x51ab5106u
@@ -776,7 +775,7 @@ slab_cache_t *slab_owner(const void *ptr)
     return NULL;
 }
 
-static void stats_fill(struct slab_cache *c, slab_cache_stats_t *out)
+void cache_stats_fill(struct slab_cache *c, slab_cache_stats_t *out)
 {
     memset(out, 0, sizeof *out);
     slab_lock(&slob_lock);
@@ -815,58 +814,10 @@ int slab_cache_stats(const slab_cache_t *cc, slab_cache_stats_t *out)
     }
     if (!check_cache(cc, __func__))
         return -1;
-    stats_fill((struct slab_cache *)cc, out);
+    cache_stats_fill((struct slab_cache *)cc, out);
     return 0;
 }
 
-struct foreach_call {
-    int (*fn)(const slab_cache_t *c, void *arg);
-    void *arg;
-};
-
-static int foreach_one(struct slab_cache *c, void *arg)
-{
-    struct foreach_call *call = arg;
-    return call->fn(c, call->arg);
-}
-
-int slab_cache_foreach(int (*fn)(const slab_cache_t *c, void *arg), void *arg)
-{
-    if (!fn) {
-        slab_reportf(SLAB_ERR_INVALID_ARG, __func__, NULL, NULL, NULL, 0, "NULL callback");
-        errno = EINVAL;
-        return -1;
-    }
-    struct foreach_call call = {fn, arg};
-    return cache_walk(foreach_one, &call, NULL);
-}
-
-struct snapshot_walk {
-    struct cache_snapshot *out;
-    size_t skip, max, seen, n;
-};
-
-static int snapshot_one(struct slab_cache *c, void *arg)
-{
-    struct snapshot_walk *w = arg;
-    if (w->seen++ < w->skip || w->n >= w->max)
-        return 0;
-    struct cache_snapshot *e = &w->out[w->n++];
-    stats_fill(c, &e->st);
-    memcpy(e->name, c->name, sizeof e->name);
-    e->name[sizeof e->name - 1] = '\0';
-    e->st.name = e->name;
-    return 0;
-}
-
-size_t cache_snapshot(struct cache_snapshot *out, size_t skip, size_t max,
-                      const struct timespec *deadline)
-{
-    struct snapshot_walk w = {out, skip, max, 0, 0};
-    if (cache_walk(snapshot_one, &w, deadline) < 0)
-        return (size_t)-1;
-    return w.seen;
-}
 
 /* ---- slab_malloc and friends ---- */
 
