@@ -35,15 +35,10 @@
 #include <time.h>
 #endif
 
-#define KNOWN_FLAGS (SLAB_DEBUG_FLAGS | SLAB_HWCACHE_ALIGN | SLAB_PANIC)
-#define DEFAULT_ALIGN 8
 /* Free slabs a cache keeps before giving pages back: at least two, and as
  * many as fit in 64 KiB, so that small slabs do not churn constructors. */
 #define KEEP_FREE_MIN 2
 #define KEEP_FREE_PAGES 16
-
-static slab_lock_t caches_lock = SLAB_LOCK_INIT;
-static struct slab_cache *caches;
 
 static struct slab_cache cache_cache = {
     .id = TC_NO_ID,
@@ -62,25 +57,6 @@ static slab_once_t boot_once = SLAB_ONCE_INIT;
 #define MAX_INTERNAL 16
 static struct slab_cache *internal_caches[MAX_INTERNAL];
 static unsigned nr_internal;
-
-/* Walks this thread is inside: while non-zero it holds caches_lock. */
-static SLAB_LOCAL_DEFINE(unsigned, walk_depth);
-
-bool cache_walking(void) { return SLAB_LOCAL(walk_depth) != 0; }
-
-static void caches_link(struct slab_cache *c)
-{
-    slab_lock(&caches_lock);
-    dlist_push(caches, c);
-    slab_unlock(&caches_lock);
-}
-
-static void caches_unlink(struct slab_cache *c)
-{
-    slab_lock(&caches_lock);
-    dlist_del(caches, c);
-    slab_unlock(&caches_lock);
-}
 
 static void boot(void)
 {
@@ -105,45 +81,6 @@ static void boot_all(void)
 void cache_boot(void)
 {
     boot_all();
-}
-
-int cache_walk(int (*fn)(struct slab_cache *c, void *arg), void *arg,
-               const struct timespec *deadline)
-{
-    boot_all();
-    bool nested = SLAB_LOCAL(walk_depth) != 0; /* the lock is this thread's already */
-    if (!nested) {
-        if (!slab_lock_until(&caches_lock, deadline)) {
-            errno = ETIMEDOUT;
-            return -1;
-        }
-    }
-    SLAB_LOCAL(walk_depth)++;
-    int ret = 0;
-    for (struct slab_cache *c = caches; c && !ret; c = c->next)
-        ret = fn(c, arg);
-    SLAB_LOCAL(walk_depth)--;
-    if (!nested)
-        slab_unlock(&caches_lock);
-    return ret;
-}
-
-struct for_each_call {
-    void (*fn)(struct slab_cache *c, void *arg);
-    void *arg;
-};
-
-static int for_each_one(struct slab_cache *c, void *arg)
-{
-    struct for_each_call *call = arg;
-    call->fn(c, call->arg);
-    return 0;
-}
-
-void cache_for_each(void (*fn)(struct slab_cache *c, void *arg), void *arg)
-{
-    struct for_each_call call = {fn, arg};
-    cache_walk(for_each_one, &call, NULL);
 }
 
 /* ---- moving slabs between lists ---- */
@@ -356,18 +293,6 @@ size_t cache_free_batch(struct slab_cache *c, void *const *objs, size_t n)
 
 /* ---- the API ---- */
 
-static slab_cache_t *create_fail(const char *name, slab_flags_t flags, int err,
-                                 const char *why)
-{
-    if (err == EINVAL || err == EDEADLK) /* misuse is reported; running out of memory is not */
-        slab_reportf(SLAB_ERR_INVALID_ARG, "slab_cache_create", NULL, NULL, NULL, 0,
-                     "cache '%s': %s", name ? name : "(null)", why);
-    if (flags & SLAB_PANIC)
-        abort();
-    errno = err;
-    return NULL;
-}
-
 /* Fill in a descriptor; the caller publishes it on the list of caches. */
 static void cache_init(struct slab_cache *c, const char *name, size_t size, size_t align,
                        slab_flags_t flags, const struct slab_layout *layout, unsigned id)
@@ -403,40 +328,18 @@ void cache_create_internal(struct slab_cache *c, const char *name, size_t size, 
 slab_cache_t *cache_create(const char *name, size_t size, size_t align, slab_flags_t flags,
                            slab_ctor_t ctor, slab_dtor_t dtor, void *arg, unsigned id)
 {
-    if (!name)
-        return create_fail(name, flags, EINVAL, "the name is NULL");
-    if (size == 0)
-        return create_fail(name, flags, EINVAL, "object size is 0");
-    if (size > SLAB_MAX_OBJECT_SIZE)
-        return create_fail(name, flags, EINVAL, "object size is above SLAB_MAX_OBJECT_SIZE");
-    if (align & (align - 1))
-        return create_fail(name, flags, EINVAL, "alignment is not a power of two");
-    if (align > PAGE_SIZE)
-        return create_fail(name, flags, EINVAL, "alignment is above the page size");
-    if (SLAB_LOCAL(walk_depth))
-        return create_fail(name, flags, EDEADLK,
-                           "called from a slab_cache_foreach() callback; not created");
-    if (align == 0)
-        align = DEFAULT_ALIGN;
-    if (flags & SLAB_HWCACHE_ALIGN) {
-        /* Linux's rule: a line, or the smallest fraction of one that the
-         * object still needs more than half of. */
-        size_t ralign = SLAB_CACHE_LINE;
-        while (size <= ralign / 2 && ralign > DEFAULT_ALIGN)
-            ralign /= 2;
-        if (ralign > align)
-            align = ralign;
-    }
+    if (!cache_create_check(name, size, &align, flags))
+        return NULL;
     bool magazines = options_magazines(); /* reads the environment, SLAB_DEBUG too */
     flags |= debug_flags_for(name);
     struct slab_layout layout;
     if (!debug_layout(&layout, size, align, flags))
-        return create_fail(name, flags, EINVAL, "no slab order keeps waste under 1/8");
+        return cache_create_fail(name, flags, EINVAL, "no slab order keeps waste under 1/8");
 
     boot_all();
     struct slab_cache *c;
     if (cache_alloc_batch(&cache_cache, (void **)&c, 1) != 1)
-        return create_fail(name, flags, ENOMEM, "out of memory for the cache descriptor");
+        return cache_create_fail(name, flags, ENOMEM, "out of memory for the cache descriptor");
     if (!magazines || (flags & SLAB_DEBUG_FLAGS))
         id = TC_NO_ID;
     else if (id == CACHE_ID_AUTO)
@@ -455,13 +358,13 @@ slab_cache_t *slab_cache_create(const char *name, size_t size, size_t align,
                                 slab_flags_t flags, slab_ctor_t ctor, slab_dtor_t dtor,
                                 void *arg)
 {
-    if (flags & ~KNOWN_FLAGS)
-        return create_fail(name, flags, EINVAL, "unknown flags");
+    if (flags & ~CACHE_KNOWN_FLAGS)
+        return cache_create_fail(name, flags, EINVAL, "unknown flags");
     return cache_create(name, size, align, flags, ctor, dtor, arg, CACHE_ID_AUTO);
 }
 
 /* Is c a cache that exists (a live object of cache_cache)? */
-static bool cache_is_live(const slab_cache_t *c)
+bool cache_is_live(const slab_cache_t *c)
 {
     if (c == &cache_cache)
         return true;
@@ -477,22 +380,12 @@ static bool cache_is_live(const slab_cache_t *c)
     return live;
 }
 
-static bool check_cache(const slab_cache_t *c, const char *function)
-{
-    if (c && cache_is_live(c))
-        return true;
-    slab_reportf(SLAB_ERR_INVALID_ARG, function, NULL, NULL, c, 0,
-                 "%p is not a cache", (const void *)c);
-    errno = EINVAL;
-    return false;
-}
-
 /* The slow paths, given the program's return address (debug caches'
  * call stacks start there). */
 static __attribute__((noinline)) void *cache_alloc_miss(struct slab_cache *c, void *caller)
 {
     if (!c) {
-        check_cache(c, "slab_cache_alloc");
+        cache_check(c, "slab_cache_alloc");
         return NULL;
     }
     api_note("slab_cache_alloc", caller);
@@ -529,52 +422,6 @@ void slab_cache_free(slab_cache_t *c, void *obj)
     cache_free_miss(c, obj, CALLER);
 }
 
-static bool check_ptrs(void **ptrs, size_t n, const char *function)
-{
-    if (ptrs || n == 0)
-        return true;
-    slab_reportf(SLAB_ERR_INVALID_ARG, function, NULL, NULL, NULL, n,
-                 "NULL array for %zu objects", n);
-    errno = EINVAL;
-    return false;
-}
-
-size_t slab_cache_alloc_bulk(slab_cache_t *c, size_t n, void **ptrs)
-{
-    if (!check_ptrs(ptrs, n, __func__) || !check_cache(c, __func__))
-        return 0;
-    size_t i = 0;
-    for (; i < n; i++) {
-        ptrs[i] = slab_cache_alloc(c);
-        if (!ptrs[i])
-            break;
-    }
-    if (i == n)
-        return n;
-    slab_cache_free_bulk(c, i, ptrs); /* all or nothing */
-    errno = ENOMEM;
-    return 0;
-}
-
-void slab_cache_free_bulk(slab_cache_t *c, size_t n, void **ptrs)
-{
-    if (!check_ptrs(ptrs, n, __func__))
-        return;
-    for (size_t i = 0; i < n; i++)
-        slab_cache_free(c, ptrs[i]);
-}
-
-int slab_cache_set_reclaim(slab_cache_t *c, void (*fn)(void *arg), void *arg)
-{
-    if (!check_cache(c, __func__))
-        return -1;
-    slab_lock(&c->lock);
-    c->reclaim = fn;
-    c->reclaim_arg = arg;
-    slab_unlock(&c->lock);
-    return 0;
-}
-
 size_t cache_reap_slabs(struct slab_cache *c, bool all)
 {
     slab_lock(&c->lock);
@@ -587,7 +434,7 @@ size_t cache_reap_slabs(struct slab_cache *c, bool all)
 
 size_t slab_cache_shrink(slab_cache_t *c)
 {
-    if (!check_cache(c, __func__))
+    if (!cache_check(c, __func__))
         return 0;
     slab_lock(&c->lock);
     uint64_t reaped_before = c->reaped;
@@ -606,7 +453,7 @@ size_t slab_cache_shrink(slab_cache_t *c)
 
 int slab_cache_destroy(slab_cache_t *c)
 {
-    if (!check_cache(c, __func__))
+    if (!cache_check(c, __func__))
         return -1;
     if (c == &cache_cache || (c->flags & (CACHE_KMALLOC | CACHE_INTERNAL))) {
         slab_reportf(SLAB_ERR_INVALID_ARG, __func__, c, NULL, c, 0,
@@ -614,7 +461,7 @@ int slab_cache_destroy(slab_cache_t *c)
         errno = EINVAL;
         return -1;
     }
-    if (SLAB_LOCAL(walk_depth)) {
+    if (cache_walking()) {
         slab_reportf(SLAB_ERR_INVALID_ARG, __func__, c, NULL, c, 0,
                      "called from a slab_cache_foreach() callback; not destroyed");
         errno = EDEADLK;
@@ -733,7 +580,7 @@ void cache_stats_fill(struct slab_cache *c, slab_cache_stats_t *out)
 
 int slab_cache_stats(const slab_cache_t *cc, slab_cache_stats_t *out)
 {
-    if (!out || !check_cache(cc, __func__)) {
+    if (!out || !cache_check(cc, __func__)) {
         if (!out)
             slab_reportf(SLAB_ERR_INVALID_ARG, __func__, cc, NULL, NULL, 0,
                          "NULL statistics buffer");
@@ -750,9 +597,9 @@ int slab_cache_stats(const slab_cache_t *cc, slab_cache_stats_t *out)
 void cache_fork_prepare(void)
 {
     slab_once(&boot_once, boot);
-    slab_lock(&caches_lock);
+    struct slab_cache *first = caches_lock_all();
     tcache_fork_prepare();
-    for (struct slab_cache *c = caches; c; c = c->next) {
+    for (struct slab_cache *c = first; c; c = c->next) {
         slab_lock(&c->depot.lock);
         slab_lock(&c->lock);
     }
@@ -760,10 +607,10 @@ void cache_fork_prepare(void)
 
 void cache_fork_parent(void)
 {
-    for (struct slab_cache *c = caches; c; c = c->next) {
+    for (struct slab_cache *c = caches_first(); c; c = c->next) {
         slab_unlock(&c->lock);
         slab_unlock(&c->depot.lock);
     }
     tcache_fork_parent();
-    slab_unlock(&caches_lock);
+    caches_unlock_all();
 }

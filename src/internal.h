@@ -309,6 +309,24 @@ size_t buddy_reap(unsigned min_order);
 void buddy_fork_prepare(void);
 void buddy_fork_parent(void);
 
+/* realloc in place, for either backend's kmalloc: a run keeps a new size
+ * that still needs a run (above small_max, the largest size served from
+ * objects, up to SLAB_HUGE_THRESHOLD) if it has the pages or can grow
+ * into free ones after it; a huge mapping keeps a size that is still
+ * huge, fits, and uses at least half of it. */
+static inline bool run_keeps(struct slab_page *run, size_t size, size_t small_max)
+{
+    if (size <= small_max || size > SLAB_HUGE_THRESHOLD)
+        return false;
+    size_t pages = (size + PAGE_SIZE - 1) >> PAGE_SHIFT;
+    return pages <= run->run_pages || buddy_grow_run(run, pages);
+}
+
+static inline bool huge_keeps(const struct huge *h, size_t size)
+{
+    return size > SLAB_HUGE_THRESHOLD && size <= h->bytes && size >= h->bytes / 2;
+}
+
 /* The buddy allocator's figures for slab_memory_info(), under its lock. */
 struct buddy_memory {
     slab_buddy_info_t info;
@@ -679,6 +697,30 @@ void cache_boot(void);
 void kmalloc_fork_prepare(void);
 void kmalloc_fork_parent(void);
 
+/* ---- caches.c: the list of caches and what every backend's share ---- */
+
+/* The flags slab_cache_create() knows, and the alignment without one. */
+#define CACHE_KNOWN_FLAGS (SLAB_DEBUG_FLAGS | SLAB_HWCACHE_ALIGN | SLAB_PANIC)
+#define CACHE_DEFAULT_ALIGN 8
+/* slab_cache_create() fails: report misuse (not ENOMEM), stop for
+ * SLAB_PANIC, set errno; returns NULL. */
+slab_cache_t *cache_create_fail(const char *name, slab_flags_t flags, int err, const char *why);
+/* Check slab_cache_create()'s name, size and *align (failing as above),
+ * then set *align to the alignment in force (default, SLAB_HWCACHE_ALIGN). */
+bool cache_create_check(const char *name, size_t size, size_t *align, slab_flags_t flags);
+/* Is c a cache that exists?  From the backend (cache.c or slob.c);
+ * safe for any pointer. */
+bool cache_is_live(const struct slab_cache *c);
+/* cache_is_live(c), or a report as `function` and errno EINVAL. */
+bool cache_check(const slab_cache_t *c, const char *function);
+/* Link and unlink a cache on the list of all caches. */
+void caches_link(struct slab_cache *c);
+void caches_unlink(struct slab_cache *c);
+/* Take the list's lock (fork), returning the newest cache; the first
+ * cache while it is held; give the lock back. */
+struct slab_cache *caches_lock_all(void);
+struct slab_cache *caches_first(void);
+void caches_unlock_all(void);
 /* Walk all caches under the cache-list lock. */
 void cache_for_each(void (*fn)(struct slab_cache *c, void *arg), void *arg);
 /* Walk all caches (newest first) under the cache-list lock until fn

@@ -272,15 +272,10 @@ static bool fits_in_place(const struct km_block *b, size_t size)
          * anything that fits */
         return !(c->flags & CACHE_KMALLOC) || km_index(size) == km_index(c->size);
     }
-    case KM_RUN: {
-        if (size <= KM_MAX || size > SLAB_HUGE_THRESHOLD)
-            return false;
-        size_t pages = (size + PAGE_SIZE - 1) >> PAGE_SHIFT;
-        return pages <= b->page->run_pages || buddy_grow_run(b->page, pages);
-    }
+    case KM_RUN:
+        return run_keeps(b->page, size, KM_MAX);
     case KM_HUGE:
-        return size > SLAB_HUGE_THRESHOLD && size <= b->huge->bytes &&
-               size >= b->huge->bytes / 2;
+        return huge_keeps(b->huge, size);
     default:
         return false;
     }

@@ -85,8 +85,6 @@
  */
 #include "slob.h"
 
-#define KNOWN_FLAGS (SLAB_DEBUG_FLAGS | SLAB_HWCACHE_ALIGN | SLAB_PANIC)
-#define DEFAULT_ALIGN 8
 #define SLOB_CACHE_MAGIC 0x51ab5106u
 #define KM_MAGIC 0x6b6d616c6c6f6321ull
 #define NO_BLOCK SLOB_PAGE_UNITS
@@ -94,9 +92,6 @@
 static slab_lock_t slob_lock = SLAB_LOCK_INIT;
 static struct slab_page *lists[SLOB_LISTS];
 
-static slab_lock_t caches_lock = SLAB_LOCK_INIT;
-static struct slab_cache *caches;
-static SLAB_LOCAL_DEFINE(unsigned, walk_depth);
 
 /* ---- the encoding of free blocks ---- */
 
@@ -340,61 +335,15 @@ void cache_boot(void)
     stats_boot();
 }
 
-bool cache_walking(void) { return SLAB_LOCAL(walk_depth) != 0; }
-
-int cache_walk(int (*fn)(struct slab_cache *c, void *arg), void *arg,
-               const struct timespec *deadline)
-{
-    cache_boot();
-    bool nested = SLAB_LOCAL(walk_depth) != 0;
-    if (!nested && !slab_lock_until(&caches_lock, deadline)) {
-        errno = ETIMEDOUT;
-        return -1;
-    }
-    SLAB_LOCAL(walk_depth)++;
-    int ret = 0;
-    for (struct slab_cache *c = caches; c && !ret; c = c->next)
-        ret = fn(c, arg);
-    SLAB_LOCAL(walk_depth)--;
-    if (!nested)
-        slab_unlock(&caches_lock);
-    return ret;
-}
-
-struct for_each_call {
-    void (*fn)(struct slab_cache *c, void *arg);
-    void *arg;
-};
-
-static int for_each_one(struct slab_cache *c, void *arg)
-{
-    struct for_each_call *call = arg;
-    call->fn(c, call->arg);
-    return 0;
-}
-
-void cache_for_each(void (*fn)(struct slab_cache *c, void *arg), void *arg)
-{
-    struct for_each_call call = {fn, arg};
-    cache_walk(for_each_one, &call, NULL);
-}
-
 /* libslab's own caches (huge.c's), in static storage. */
 #define MAX_INTERNAL 4
 static struct slab_cache *internal_caches[MAX_INTERNAL];
 static unsigned nr_internal;
 
-static void caches_link(struct slab_cache *c)
-{
-    slab_lock(&caches_lock);
-    dlist_push(caches, c);
-    slab_unlock(&caches_lock);
-}
-
 /* Is c a cache that exists?  Descriptors live in SLOB pages (or in
  * static storage, for libslab's own), so the address is looked up
  * before the descriptor is read. */
-static bool cache_is_live(const struct slab_cache *c)
+bool cache_is_live(const struct slab_cache *c)
 {
     if (!c)
         return false;
@@ -405,16 +354,6 @@ static bool cache_is_live(const struct slab_cache *c)
     if (!pg || page_kind(pg) != PG_SLOB)
         return false;
     return __atomic_load_n(&c->magic, __ATOMIC_ACQUIRE) == SLOB_CACHE_MAGIC;
-}
-
-static bool check_cache(const struct slab_cache *c, const char *function)
-{
-    if (cache_is_live(c))
-        return true;
-    slab_reportf(SLAB_ERR_INVALID_ARG, function, NULL, NULL, c, 0, "%p is not a cache",
-                 (const void *)c);
-    errno = EINVAL;
-    return false;
 }
 
 static void cache_init(struct slab_cache *c, const char *name, size_t size, size_t align,
@@ -575,50 +514,18 @@ size_t cache_free_batch(struct slab_cache *c, void *const *objs, size_t n)
 
 /* ---- the cache API ---- */
 
-static slab_cache_t *create_fail(const char *name, slab_flags_t flags, int err,
-                                 const char *why)
-{
-    if (err != ENOMEM)
-        slab_reportf(SLAB_ERR_INVALID_ARG, "slab_cache_create", NULL, NULL, NULL, 0,
-                     "cache '%s': %s", name ? name : "(null)", why);
-    if (flags & SLAB_PANIC)
-        __builtin_trap();
-    errno = err;
-    return NULL;
-}
-
 slab_cache_t *slab_cache_create(const char *name, size_t size, size_t align,
                                 slab_flags_t flags, slab_ctor_t ctor, slab_dtor_t dtor,
                                 void *arg)
 {
-    if (flags & ~KNOWN_FLAGS)
-        return create_fail(name, flags, EINVAL, "unknown flags");
-    if (!name)
-        return create_fail(name, flags, EINVAL, "the name is NULL");
-    if (size == 0)
-        return create_fail(name, flags, EINVAL, "object size is 0");
-    if (size > SLAB_MAX_OBJECT_SIZE)
-        return create_fail(name, flags, EINVAL, "object size is above SLAB_MAX_OBJECT_SIZE");
-    if (align & (align - 1))
-        return create_fail(name, flags, EINVAL, "alignment is not a power of two");
-    if (align > PAGE_SIZE)
-        return create_fail(name, flags, EINVAL, "alignment is above the page size");
-    if (SLAB_LOCAL(walk_depth))
-        return create_fail(name, flags, EDEADLK,
-                           "called from a slab_cache_foreach() callback; not created");
-    if (align == 0)
-        align = DEFAULT_ALIGN;
-    if (flags & SLAB_HWCACHE_ALIGN) {
-        size_t ralign = SLAB_CACHE_LINE;
-        while (size <= ralign / 2 && ralign > DEFAULT_ALIGN)
-            ralign /= 2;
-        if (ralign > align)
-            align = ralign;
-    }
+    if (flags & ~CACHE_KNOWN_FLAGS)
+        return cache_create_fail(name, flags, EINVAL, "unknown flags");
+    if (!cache_create_check(name, size, &align, flags))
+        return NULL;
     cache_boot();
     struct slab_cache *c = obj_alloc(&cache_cache);
     if (!c)
-        return create_fail(name, flags, ENOMEM, "out of memory for the cache descriptor");
+        return cache_create_fail(name, flags, ENOMEM, "out of memory for the cache descriptor");
     cache_init(c, name, size, align, flags & ~SLAB_DEBUG_FLAGS);
     c->ctor = ctor;
     c->dtor = dtor;
@@ -629,7 +536,7 @@ slab_cache_t *slab_cache_create(const char *name, size_t size, size_t align,
 
 void *slab_cache_alloc(slab_cache_t *c)
 {
-    if (!check_cache(c, __func__))
+    if (!cache_check(c, __func__))
         return NULL;
     void *p = obj_alloc(c);
     if (p && c->ctor && c->ctor(p, c->arg) != 0) {
@@ -657,64 +564,20 @@ void slab_cache_free(slab_cache_t *c, void *obj)
                      "NULL cache for %p; ignored", obj);
         return;
     }
-    if (check_cache(c, __func__))
+    if (cache_check(c, __func__))
         obj_free(c, obj, __func__);
-}
-
-static bool check_ptrs(void **ptrs, size_t n, const char *function)
-{
-    if (ptrs || n == 0)
-        return true;
-    slab_reportf(SLAB_ERR_INVALID_ARG, function, NULL, NULL, NULL, n,
-                 "NULL array for %zu objects", n);
-    errno = EINVAL;
-    return false;
-}
-
-size_t slab_cache_alloc_bulk(slab_cache_t *c, size_t n, void **ptrs)
-{
-    if (!check_ptrs(ptrs, n, __func__) || !check_cache(c, __func__))
-        return 0;
-    size_t i = 0;
-    for (; i < n; i++)
-        if (!(ptrs[i] = slab_cache_alloc(c)))
-            break;
-    if (i == n)
-        return n;
-    slab_cache_free_bulk(c, i, ptrs); /* all or nothing */
-    errno = ENOMEM;
-    return 0;
-}
-
-void slab_cache_free_bulk(slab_cache_t *c, size_t n, void **ptrs)
-{
-    if (!check_ptrs(ptrs, n, __func__))
-        return;
-    for (size_t i = 0; i < n; i++)
-        slab_cache_free(c, ptrs[i]);
-}
-
-int slab_cache_set_reclaim(slab_cache_t *c, void (*fn)(void *arg), void *arg)
-{
-    if (!check_cache(c, __func__))
-        return -1;
-    slab_lock(&c->lock);
-    c->reclaim = fn;
-    c->reclaim_arg = arg;
-    slab_unlock(&c->lock);
-    return 0;
 }
 
 /* A cache keeps no free pages of its own: nothing to give back. */
 size_t slab_cache_shrink(slab_cache_t *c)
 {
-    check_cache(c, __func__);
+    cache_check(c, __func__);
     return 0;
 }
 
 int slab_cache_destroy(slab_cache_t *c)
 {
-    if (!check_cache(c, __func__))
+    if (!cache_check(c, __func__))
         return -1;
     if (c->flags & CACHE_INTERNAL) {
         slab_reportf(SLAB_ERR_INVALID_ARG, __func__, c, NULL, c, 0,
@@ -722,13 +585,12 @@ int slab_cache_destroy(slab_cache_t *c)
         errno = EINVAL;
         return -1;
     }
-    if (SLAB_LOCAL(walk_depth)) {
+    if (cache_walking()) {
         slab_reportf(SLAB_ERR_INVALID_ARG, __func__, c, NULL, c, 0,
                      "called from a slab_cache_foreach() callback; not destroyed");
         errno = EDEADLK;
         return -1;
     }
-    slab_lock(&caches_lock);
     slab_lock(&slob_lock);
     size_t live = c->active;
     if (live)
@@ -737,8 +599,7 @@ int slab_cache_destroy(slab_cache_t *c)
         __atomic_store_n(&c->magic, 0, __ATOMIC_RELEASE);
     slab_unlock(&slob_lock);
     if (!live)
-        dlist_del(caches, c);
-    slab_unlock(&caches_lock);
+        caches_unlink(c);
     if (live) {
         slab_reportf(SLAB_ERR_BUSY, __func__, c, NULL, c, live,
                      "still has %zu live object%s; not destroyed", live, live == 1 ? "" : "s");
@@ -812,7 +673,7 @@ int slab_cache_stats(const slab_cache_t *cc, slab_cache_stats_t *out)
         errno = EINVAL;
         return -1;
     }
-    if (!check_cache(cc, __func__))
+    if (!cache_check(cc, __func__))
         return -1;
     cache_stats_fill((struct slab_cache *)cc, out);
     return 0;
@@ -1027,15 +888,10 @@ static bool fits_in_place(const struct km_block *b, size_t size)
     switch (b->kind) {
     case KM_SMALL:
         return size <= b->usable;
-    case KM_RUN: {
-        if (size <= SLOB_KM_MAX || size > SLAB_HUGE_THRESHOLD)
-            return false;
-        size_t pages = (size + PAGE_SIZE - 1) >> PAGE_SHIFT;
-        return pages <= b->page->run_pages || buddy_grow_run(b->page, pages);
-    }
+    case KM_RUN:
+        return run_keeps(b->page, size, SLOB_KM_MAX);
     case KM_HUGE:
-        return size > SLAB_HUGE_THRESHOLD && size <= b->huge->bytes &&
-               size >= b->huge->bytes / 2;
+        return huge_keeps(b->huge, size);
     default:
         return false;
     }

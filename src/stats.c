@@ -3,7 +3,7 @@
  * JSON reports, and the SLAB_STATS report at exit.
  *
  * It owns no allocator state.  Per-cache figures come from
- * cache_snapshot() (cache.c), taken CHUNK caches at a time into a buffer
+ * cache_snapshot() (caches.c), taken CHUNK caches at a time into a buffer
  * on the stack, with names copied; buddy figures from buddy_memory()
  * (buddy.c); huge mappings from huge_info().  What it keeps true:
  *
@@ -132,57 +132,6 @@ static bool check_file(FILE *f, const char *function)
     return false;
 }
 #endif
-
-/* ---- the cache list, for either backend (cache_walk, cache_stats_fill) ---- */
-
-struct foreach_call {
-    int (*fn)(const slab_cache_t *c, void *arg);
-    void *arg;
-};
-
-static int foreach_one(struct slab_cache *c, void *arg)
-{
-    struct foreach_call *call = arg;
-    return call->fn(c, call->arg);
-}
-
-int slab_cache_foreach(int (*fn)(const slab_cache_t *c, void *arg), void *arg)
-{
-    if (!fn) {
-        slab_reportf(SLAB_ERR_INVALID_ARG, __func__, NULL, NULL, NULL, 0, "NULL callback");
-        errno = EINVAL;
-        return -1;
-    }
-    struct foreach_call call = {fn, arg};
-    return cache_walk(foreach_one, &call, NULL);
-}
-
-struct snapshot_walk {
-    struct cache_snapshot *out;
-    size_t skip, max, seen, n;
-};
-
-static int snapshot_one(struct slab_cache *c, void *arg)
-{
-    struct snapshot_walk *w = arg;
-    if (w->seen++ < w->skip || w->n >= w->max)
-        return 0;
-    struct cache_snapshot *e = &w->out[w->n++];
-    cache_stats_fill(c, &e->st);
-    memcpy(e->name, c->name, sizeof e->name);
-    e->name[sizeof e->name - 1] = '\0';
-    e->st.name = e->name;
-    return 0;
-}
-
-size_t cache_snapshot(struct cache_snapshot *out, size_t skip, size_t max,
-                      const struct timespec *deadline)
-{
-    struct snapshot_walk w = {out, skip, max, 0, 0};
-    if (cache_walk(snapshot_one, &w, deadline) < 0)
-        return (size_t)-1;
-    return w.seen;
-}
 
 /* ---- memory ---- */
 
