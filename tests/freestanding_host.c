@@ -55,12 +55,17 @@ static char pool[POOL_BYTES] __attribute__((aligned(4 << 20)));
 static bool unit_used[UNITS];
 static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
 
+/* Units start at the first UNIT boundary in the array (a loader may not
+ * honour the array's alignment: valgrind's does not). */
+static char *pool_base(void)
+{
+    return (char *)(((uintptr_t)pool + UNIT - 1) & ~(uintptr_t)(UNIT - 1));
+}
+
 static void *pool_map(void *ctx, size_t size, size_t align)
 {
     (void)ctx;
-    /* units start at the first UNIT boundary in the array (a loader may
-     * not honour the array's alignment: valgrind's does not) */
-    char *base = (char *)(((uintptr_t)pool + UNIT - 1) & ~(uintptr_t)(UNIT - 1));
+    char *base = pool_base();
     size_t n = (size + UNIT - 1) / UNIT, step = align > UNIT ? align / UNIT : 1;
     size_t skew = (size_t)(-(uintptr_t)base & (align - 1)) / UNIT; /* first aligned unit */
     pthread_mutex_lock(&pool_lock);
@@ -82,8 +87,7 @@ static void *pool_map(void *ctx, size_t size, size_t align)
 static void pool_unmap(void *ctx, void *addr, size_t size)
 {
     (void)ctx;
-    char *base = (char *)(((uintptr_t)pool + UNIT - 1) & ~(uintptr_t)(UNIT - 1));
-    size_t i = (size_t)((char *)addr - base) / UNIT, n = (size + UNIT - 1) / UNIT;
+    size_t i = (size_t)((char *)addr - pool_base()) / UNIT, n = (size + UNIT - 1) / UNIT;
     pthread_mutex_lock(&pool_lock);
     memset(&unit_used[i], 0, n);
     pthread_mutex_unlock(&pool_lock);

@@ -10,6 +10,7 @@
  *     slab_buddy_info() must always satisfy;
  *   - every free page of the buddy allocator held, so that the next
  *     page has to come from the page source, and given back;
+ *   - a page source over another that refuses while told to;
  *   - options for a whole file: no magazines, no automatic reap;
  *   - a small deterministic random number generator;
  *   - the iteration scale read from SLAB_TEST_SCALE;
@@ -27,6 +28,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -518,6 +520,51 @@ static inline slab_cache_t *test_owner_of(const slab_cache_t *c)
 #else
 #define skip_on_slob(why_) ((void)0)
 #endif
+
+/* ------------------------------------------------------------------ */
+/* A page source that passes through to another, or refuses             */
+
+typedef struct test_fail_source {
+    atomic_int failing;               /* refuse every map() while set */
+    atomic_size_t refused;            /* maps refused */
+    const slab_page_source_t *under;  /* where the others go */
+} test_fail_source_t;
+
+static inline void *test_fail_map(void *ctx, size_t size, size_t align)
+{
+    test_fail_source_t *s = ctx;
+    if (atomic_load(&s->failing)) {
+        atomic_fetch_add(&s->refused, 1);
+        return NULL;
+    }
+    return s->under->map(s->under->ctx, size, align);
+}
+
+static inline void test_fail_unmap(void *ctx, void *addr, size_t size)
+{
+    test_fail_source_t *s = ctx;
+    s->under->unmap(s->under->ctx, addr, size);
+}
+
+static inline void test_fail_decommit(void *ctx, void *addr, size_t size)
+{
+    test_fail_source_t *s = ctx;
+    if (s->under->decommit)
+        s->under->decommit(s->under->ctx, addr, size);
+}
+
+/* Make s, over `under`, the page source; false if under cannot serve. */
+static inline bool test_fail_source_install(test_fail_source_t *s,
+                                            const slab_page_source_t *under)
+{
+    if (!under || !under->map || !under->unmap)
+        return false;
+    s->under = under;
+    slab_page_source_t src = {.map = test_fail_map, .unmap = test_fail_unmap,
+                              .decommit = test_fail_decommit, .ctx = s};
+    slab_set_page_source(&src);
+    return true;
+}
 
 /* ------------------------------------------------------------------ */
 /* Fixtures shared by the test files                                    */

@@ -29,54 +29,18 @@ static size_t page_round(size_t n)
     return (n + SLAB_PAGE_SIZE - 1) & ~(SLAB_PAGE_SIZE - 1);
 }
 
-/* ------------------------------------------------------------------ */
-/* A page source that passes through to the default one, or refuses     */
-
-struct fail_source {
-    atomic_int failing;    /* refuse every map() while set */
-    atomic_size_t maps;    /* calls of map() */
-    atomic_size_t refused; /* maps refused */
-};
-
-static struct fail_source fsrc;
-static const slab_page_source_t *def_source;
-
-static void *fs_map(void *ctx, size_t size, size_t align)
-{
-    struct fail_source *s = ctx;
-    atomic_fetch_add(&s->maps, 1);
-    if (atomic_load(&s->failing)) {
-        atomic_fetch_add(&s->refused, 1);
-        return NULL;
-    }
-    return def_source->map(def_source->ctx, size, align);
-}
-
-static void fs_unmap(void *ctx, void *addr, size_t size)
-{
-    (void)ctx;
-    def_source->unmap(def_source->ctx, addr, size);
-}
-
-static void fs_decommit(void *ctx, void *addr, size_t size)
-{
-    (void)ctx;
-    if (def_source->decommit)
-        def_source->decommit(def_source->ctx, addr, size);
-}
+/* The page source: the default one, refusing while told to. */
+static test_fail_source_t fsrc;
 
 static int group_setup(void **state)
 {
 #ifdef SLAB_TEST_FREESTANDING
-    def_source = &freestanding_host_pool; /* the default source has nothing */
+    const slab_page_source_t *under = &freestanding_host_pool; /* the default has nothing */
 #else
-    def_source = slab_default_page_source();
+    const slab_page_source_t *under = slab_default_page_source();
 #endif
-    if (!def_source || !def_source->map || !def_source->unmap)
+    if (!test_fail_source_install(&fsrc, under))
         return -1;
-    slab_page_source_t src = {
-        .map = fs_map, .unmap = fs_unmap, .decommit = fs_decommit, .ctx = &fsrc};
-    slab_set_page_source(&src);
     return test_group_setup(state);
 }
 

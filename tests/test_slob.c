@@ -313,36 +313,8 @@ static void test_large_requests(void **state)
 /* ------------------------------------------------------------------ */
 /* Out of memory                                                        */
 
-struct fail_source {
-    atomic_int failing;
-    atomic_size_t refused;
-};
-
-static struct fail_source fsrc;
-static const slab_page_source_t *def_source;
-
-static void *fs_map(void *ctx, size_t size, size_t align)
-{
-    struct fail_source *s = ctx;
-    if (atomic_load(&s->failing)) {
-        atomic_fetch_add(&s->refused, 1);
-        return NULL;
-    }
-    return def_source->map(def_source->ctx, size, align);
-}
-
-static void fs_unmap(void *ctx, void *addr, size_t size)
-{
-    (void)ctx;
-    def_source->unmap(def_source->ctx, addr, size);
-}
-
-static void fs_decommit(void *ctx, void *addr, size_t size)
-{
-    (void)ctx;
-    if (def_source->decommit)
-        def_source->decommit(def_source->ctx, addr, size);
-}
+/* The page source: the default one, refusing while told to. */
+static test_fail_source_t fsrc;
 
 static void test_out_of_memory(void **state)
 {
@@ -706,10 +678,8 @@ static int teardown(void **state)
 
 static int group_setup(void **state)
 {
-    def_source = slab_default_page_source();
-    slab_page_source_t src = {
-        .map = fs_map, .unmap = fs_unmap, .decommit = fs_decommit, .ctx = &fsrc};
-    slab_set_page_source(&src);
+    if (!test_fail_source_install(&fsrc, slab_default_page_source()))
+        return -1;
     return test_group_setup(state);
 }
 
